@@ -1,0 +1,84 @@
+"""Porch Light: pledges to leave the porch light on, counted per neighborhood."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config
+from .database import configure_engine
+from .extensions import db, limiter, migrate, openapi
+
+JSON_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → errors → cli.
+
+    `config_overrides` wins over the environment (tests use it); INSTANCE_PATH
+    moves the instance folder that holds the default database and generated key.
+    """
+    overrides = dict(config_overrides or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path, overrides))
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the contract's order
+    register_proxy_fix(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_cli(app)
+    return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    # Only as many X-Forwarded-For hops as there are proxies we run: the rest can be forged.
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), os.pardir, "migrations"))
+    openapi.init_app(app)
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import health
+    from .api import campaigns, neighborhoods
+
+    openapi.register_blueprint(campaigns.blp)
+    openapi.register_blueprint(neighborhoods.blp)
+    app.register_blueprint(health.bp)
+    limiter.exempt(health.bp)
+
+    @app.before_request
+    def require_json_body() -> None:
+        if not request.path.startswith("/api/") or request.method not in JSON_BODY_METHODS:
+            return
+        if not request.is_json:
+            raise UnsupportedMediaType()
+        if not request.get_data(cache=True):
+            raise BadRequest()
+
+
+def register_errors(app: Flask) -> None:
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,82 @@
+"""Settings, read from the environment in one place (documented in README.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def database_url(raw: str | None, instance_path: str) -> str:
+    """The SQLAlchemy URL for DATABASE_URL, defaulting to SQLite in the instance folder.
+
+    PostgreSQL URLs are pointed at psycopg 3, whatever driver they name.
+    """
+    if not raw:
+        return f"sqlite:///{Path(instance_path, 'porchlight.db')}"
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = Path(instance_path, "secret_key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of several workers starting at once, exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    # Parameters never appear in exception messages: they can hold emails.
+    options: dict[str, Any] = {"hide_parameters": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options["pool_pre_ping"] = True
+    return options
+
+
+def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting of the app. `overrides` (tests, create_app(config)) win over the environment."""
+    overrides = dict(overrides or {})
+    env = os.environ
+    url = overrides.get("SQLALCHEMY_DATABASE_URI") or database_url(env.get("DATABASE_URL"), instance_path)
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
+        "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
+        "PLEDGE_RATE_LIMIT": env.get("PLEDGE_RATE_LIMIT", "20/minute;200/hour"),
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "300/minute"),
+        # flask-limiter applies this to every route without a limit of its own.
+        "RATELIMIT_DEFAULT": env.get("API_RATE_LIMIT", "300/minute"),
+        "API_KEY_RATE_LIMIT": env.get("API_KEY_RATE_LIMIT", "1200/minute"),
+        "CAMPAIGN_GOAL": int(env.get("CAMPAIGN_GOAL", "10000")),
+        # flask-smorest: the OpenAPI document the contract names.
+        "API_TITLE": "Porch Light",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    settings.update(overrides)
+    if "SECRET_KEY" not in settings:
+        settings["SECRET_KEY"] = secret_key(instance_path)
+    return settings

@@ -1,0 +1,101 @@
+"""How Porch Light talks to its database: SQLite tuning, write transactions, upserts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+# Write transactions on SQLite start with BEGIN IMMEDIATE: a deferred transaction
+# that reads first cannot upgrade its lock under load and fails "database is locked".
+IMMEDIATE = "porchlight_immediate"
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and always handed back timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def configure_engine(engine: Engine) -> None:
+    """Tune SQLite connections; PostgreSQL needs nothing here."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so "begin" below decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """One transaction that commits as a whole or not at all, holding SQLite's write lock from the start."""
+    session = db.session()
+    if session.in_transaction():
+        # A read-only transaction left open by the caller would be a deferred one.
+        session.commit()
+    session.connection(execution_options={IMMEDIATE: True})
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+@contextmanager
+def snapshot_read() -> Iterator[None]:
+    """Reads that all see one moment of the database, even while pledges keep arriving."""
+    session = db.session()
+    if session.in_transaction():
+        session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        yield
+    finally:
+        session.rollback()
+
+
+def dialect_insert(table: Any) -> Any:
+    """An INSERT that supports on_conflict_do_nothing/on_conflict_do_update on this database."""
+    name = db.session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database: {name}")

@@ -1,0 +1,113 @@
+"""Tables and row-level behaviour."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .database import UTCDateTime, utcnow
+from .extensions import db
+
+KINDS = ("resident", "business")
+# counted: in the totals. pending: awaiting email confirmation. held/removed: by moderation.
+STATUSES = ("counted", "pending", "held", "removed")
+
+# A 64-bit key on PostgreSQL; SQLite's rowid is already 64-bit and must stay INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    goal: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def status_at(self, now: datetime) -> str:
+        if now < self.starts_at:
+            return "upcoming"
+        if now >= self.ends_at:
+            return "closed"
+        return "open"
+
+    @property
+    def status(self) -> str:
+        return self.status_at(utcnow())
+
+
+class Neighborhood(db.Model):
+    __tablename__ = "neighborhoods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # A GeoJSON geometry (Polygon or MultiPolygon) when the city's boundaries were imported.
+    boundary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Pledge(db.Model):
+    __tablename__ = "pledges"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),
+        CheckConstraint("kind IN ('resident', 'business')", name="kind"),
+        CheckConstraint("status IN ('counted', 'pending', 'held', 'removed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(24), unique=True, default=lambda: Pledge.new_public_id())
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    neighborhood_id: Mapped[int] = mapped_column(ForeignKey("neighborhoods.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(120))
+    show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="counted")
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @staticmethod
+    def new_public_id() -> str:
+        """An unguessable id, safe to show: it says nothing about order or volume."""
+        return secrets.token_urlsafe(12)
+
+
+class NeighborhoodCount(db.Model):
+    """Counted pledges per (campaign, neighborhood, kind), kept in step with the pledges."""
+
+    __tablename__ = "neighborhood_counts"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    neighborhood_id: Mapped[int] = mapped_column(ForeignKey("neighborhoods.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HourlyCount(db.Model):
+    """Counted pledges per (campaign, UTC hour, kind): the timeseries without scanning pledges."""
+
+    __tablename__ = "hourly_counts"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
