@@ -1,0 +1,33 @@
+"""HTTP caching for public reads: an ETag, a short public max-age, and 304 to If-None-Match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, request
+
+MAX_AGE = 5  # seconds; the contract allows at most 10
+STALE_WHILE_REVALIDATE = 30
+
+
+def conditional(response: Response) -> Response:
+    """Tag a successful response and answer 304 when the client already holds this version."""
+    if response.status_code != 200:
+        return response
+    response.add_etag()
+    response.cache_control.public = True
+    response.cache_control.max_age = MAX_AGE
+    response.cache_control.stale_while_revalidate = STALE_WHILE_REVALIDATE
+    return response.make_conditional(request)
+
+
+def cacheable(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Apply `conditional` to what a view (already dumped to a Response) returns."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        return conditional(view(*args, **kwargs))
+
+    return wrapper

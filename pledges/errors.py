@@ -1,0 +1,148 @@
+"""One error format for the API: {"error": {"code", "message", "fields"?}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+MESSAGES = {
+    400: "The body is not valid JSON.",
+    404: "Nothing is here.",
+    405: "That method is not allowed here.",
+    413: "The request body is larger than 16 KiB.",
+    415: "Send the body as JSON (Content-Type: application/json).",
+    422: "Some fields are not valid.",
+    429: "Too many requests; slow down and try again later.",
+    500: "Something went wrong on our side.",
+    503: "The service is briefly unavailable; try again shortly.",
+}
+
+
+class ApiError(Exception):
+    """A failure the client can act on, raised by services and views alike."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class CampaignClosed(ApiError):
+    status = 409
+    code = "campaign_closed"
+
+
+class InvalidInput(ApiError):
+    status = 422
+    code = "validation_error"
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify(error=body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _is_json_path() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
+
+
+def _fields_from_webargs(messages: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Split webargs' {"json": {...}, "query": {...}} into field errors and whole-body errors."""
+    fields: dict[str, Any] = {}
+    general: list[str] = []
+    for location_errors in messages.values():
+        if isinstance(location_errors, dict):
+            for name, errors in location_errors.items():
+                if name == "_schema":
+                    general.extend(errors)
+                else:
+                    fields[name] = errors
+        else:
+            general.extend(location_errors)
+    return fields, general
+
+
+def handle_http_exception(error: HTTPException) -> Response | HTTPException:
+    if not _is_json_path():
+        return error
+    status = error.code or 500
+    code = CODES.get(status, "error")
+    message = MESSAGES.get(status, error.description or "")
+    fields: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    data = getattr(error, "data", None) or {}
+    if "messages" in data:
+        fields, general = _fields_from_webargs(data["messages"])
+        if general and not fields and status != 400:
+            message = " ".join(str(m) for m in general)
+    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    if status == 503:
+        headers["Retry-After"] = "5"
+    return error_response(status, code, message, fields or None, headers)
+
+
+def handle_api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.fields)
+
+
+def handle_database_unavailable(error: OperationalError) -> Response | HTTPException:
+    # The database is down, locked past its timeout or out of space: a retryable 503.
+    log.error("database unavailable: %s", type(error.orig).__name__)
+    if not _is_json_path():
+        return ServiceUnavailable(retry_after=5)
+    return error_response(503, "unavailable", MESSAGES[503], headers={"Retry-After": "5"})
+
+
+def handle_unexpected(error: Exception) -> Response | HTTPException:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if not _is_json_path():
+        return InternalServerError()
+    return error_response(500, "internal_error", MESSAGES[500])
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

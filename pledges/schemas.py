@@ -1,0 +1,147 @@
+"""Marshmallow schemas: the one way data enters and leaves the API as JSON."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .models import KINDS
+
+NAME_MAX = 120
+EMAIL_MAX = 254
+# Bidirectional overrides can make a shown name read differently from what was typed.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class UTCTimestamp(fields.DateTime):
+    """ISO 8601 in UTC with a Z, as the contract asks."""
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EmailAddress(fields.String):
+    """An email checked for form (no DNS), then trimmed and lower-cased."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("Enter your email address.")
+        if len(text) > EMAIL_MAX:
+            raise ValidationError(f"An email address has at most {EMAIL_MAX} characters.")
+        try:
+            checked = validate_email(text, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValidationError(f"This is not a valid email address: {error}") from error
+        return checked.normalized.lower()
+
+
+class DisplayName(fields.String):
+    """A person's or business's name: trimmed, at most 120 characters, no control characters."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        text = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs)).strip()
+        if any(unicodedata.category(ch) == "Cc" for ch in text) or _BIDI_CONTROLS.search(text):
+            raise ValidationError("A name cannot contain control characters.")
+        if len(text) > NAME_MAX:
+            raise ValidationError(f"A name has at most {NAME_MAX} characters.")
+        return text or None
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: reading consent into "no", 1 or "on" would be a guess."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class PledgeIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    neighborhood = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    email = EmailAddress(required=True)
+    name = DisplayName(load_default=None, allow_none=True)
+    show_name = StrictBoolean(load_default=False)
+
+    @validates_schema
+    def business_needs_a_name(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("kind") == "business" and not data.get("name"):
+            raise ValidationError("A business pledge needs the business's name.", "name")
+
+
+class PledgeOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    neighborhood = fields.String()
+    status = fields.String()
+    created_at = UTCTimestamp()
+
+
+class CampaignOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+    city = fields.String()
+    starts_at = UTCTimestamp()
+    ends_at = UTCTimestamp()
+    goal = fields.Integer(allow_none=True)
+    status = fields.String()
+
+
+class CampaignListOut(Schema):
+    campaigns = fields.List(fields.Nested(CampaignOut))
+
+
+class NeighborhoodOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+
+
+class NeighborhoodListOut(Schema):
+    neighborhoods = fields.List(fields.Nested(NeighborhoodOut))
+
+
+class NeighborhoodTotalOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+    residents = fields.Integer()
+    businesses = fields.Integer()
+    total = fields.Integer()
+
+
+class TotalsOut(Schema):
+    campaign = fields.String()
+    total = fields.Integer()
+    residents = fields.Integer()
+    businesses = fields.Integer()
+    goal = fields.Integer(allow_none=True)
+    updated_at = UTCTimestamp(allow_none=True)
+    neighborhoods = fields.List(fields.Nested(NeighborhoodTotalOut))
+
+
+class TimeseriesQuery(Schema):
+    interval = fields.String(load_default="hour", validate=validate.OneOf(["hour", "day"]))
+
+
+class TimeseriesPointOut(Schema):
+    start = UTCTimestamp()
+    residents = fields.Integer()
+    businesses = fields.Integer()
+    total = fields.Integer()
+    cumulative = fields.Integer()
+
+
+class TimeseriesOut(Schema):
+    interval = fields.String()
+    points = fields.List(fields.Nested(TimeseriesPointOut))
+
+
+class StatusOut(Schema):
+    status = fields.String()

@@ -1,0 +1,92 @@
+"""Taking a pledge: validate, dedupe and count, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..database import dialect_insert, utcnow, write_transaction
+from ..errors import InvalidInput
+from ..extensions import db
+from ..models import Neighborhood, Pledge
+from .campaigns import find_campaign, require_open
+from .counts import count_pledge
+
+
+@dataclass(frozen=True)
+class PledgeReceipt:
+    """What the pledger is told: never their email or name."""
+
+    id: str
+    kind: str
+    neighborhood: str
+    status: str
+    created_at: datetime
+    created: bool  # False when this email had already pledged in this campaign
+
+
+def record_pledge(campaign_ref: str, pledge: dict[str, Any]) -> PledgeReceipt:
+    """Record a validated pledge (see schemas.PledgeIn) and count it.
+
+    The same email in the same campaign returns the first pledge, counted once,
+    also when both requests race on different workers: the unique (campaign, email)
+    constraint decides, and the pledge and its count commit together.
+    """
+    with write_transaction():
+        now = utcnow()
+        campaign = find_campaign(campaign_ref)
+        require_open(campaign, now)
+        neighborhood = db.session.scalars(
+            db.select(Neighborhood).where(Neighborhood.slug == pledge["neighborhood"])
+        ).first()
+        if neighborhood is None:
+            raise InvalidInput(
+                "Some fields are not valid.",
+                {"neighborhood": ["Choose one of the neighborhoods listed at /api/v1/neighborhoods."]},
+            )
+        values = {
+            "public_id": Pledge.new_public_id(),
+            "campaign_id": campaign.id,
+            "neighborhood_id": neighborhood.id,
+            "kind": pledge["kind"],
+            "email": pledge["email"],
+            "name": pledge.get("name"),
+            "show_name": bool(pledge.get("show_name")),
+            "created_at": now,
+            "status": "counted",
+        }
+        inserted = db.session.execute(
+            dialect_insert(Pledge)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "email"])
+            .returning(Pledge.id)
+        ).scalar()
+        if inserted is None:
+            return _existing_receipt(campaign.id, pledge["email"])
+        count_pledge(campaign.id, neighborhood.id, values["kind"], now, +1)
+        return PledgeReceipt(
+            id=values["public_id"],
+            kind=values["kind"],
+            neighborhood=neighborhood.slug,
+            status="counted",
+            created_at=now,
+            created=True,
+        )
+
+
+def _existing_receipt(campaign_id: int, email: str) -> PledgeReceipt:
+    first, slug = db.session.execute(
+        db.select(Pledge, Neighborhood.slug)
+        .join(Neighborhood, Neighborhood.id == Pledge.neighborhood_id)
+        .where(Pledge.campaign_id == campaign_id, Pledge.email == email)
+    ).one()
+    return PledgeReceipt(
+        id=first.public_id,
+        kind=first.kind,
+        neighborhood=slug,
+        # Held and removed pledges are answered as counted: moderation is not the pledger's to probe.
+        status="pending" if first.status == "pending" else "counted",
+        created_at=first.created_at,
+        created=False,
+    )
