@@ -49,6 +49,9 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), os.pardir, "migrations"))
+    from .schemas import ErrorOut
+
+    openapi.ERROR_SCHEMA = ErrorOut  # document errors in the format errors.py writes
     openapi.init_app(app)
     limiter.init_app(app)
 

@@ -143,5 +143,17 @@ class TimeseriesOut(Schema):
     points = fields.List(fields.Nested(TimeseriesPointOut))
 
 
-class StatusOut(Schema):
-    status = fields.String()
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    message = fields.String(required=True)
+    fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Only where a field is at fault: its messages, by field name."},
+    )
+
+
+class ErrorOut(Schema):
+    """Every API error: {"error": {"code", "message", "fields"?}}."""
+
+    error = fields.Nested(ErrorBody, required=True)
