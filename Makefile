@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 4
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate seed bench-totals bench-demo clean
+.PHONY: run test lint format migrate seed translations extract-messages bench-totals bench-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
-migrate: $(VENV)/.installed
+# Compiled translations are built here, not committed.
+MO := $(patsubst %.po,%.mo,$(wildcard pledges/translations/*/LC_MESSAGES/messages.po))
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+translations: $(MO)
+
+migrate: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 
 seed: migrate
@@ -30,7 +38,7 @@ seed: migrate
 run: seed
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -46,6 +54,11 @@ bench-totals: $(VENV)/.installed-dev
 
 bench-demo: $(VENV)/.installed-dev
 	$(BIN)/python bench/demo_speed.py
+
+# After changing visible text: extract, then translate the new entries in each messages.po.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o pledges/translations/messages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -i pledges/translations/messages.pot -d pledges/translations --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,9 +10,9 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config
+from . import config, i18n, security
 from .database import configure_engine
-from .extensions import db, limiter, migrate, openapi
+from .extensions import csrf, db, limiter, migrate, openapi
 
 JSON_BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -29,6 +29,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(config.from_environment(app.instance_path, overrides))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the contract's order
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
@@ -54,25 +55,38 @@ def register_extensions(app: Flask) -> None:
     openapi.ERROR_SCHEMA = ErrorOut  # document errors in the format errors.py writes
     openapi.init_app(app)
     limiter.init_app(app)
+    # CSRF is checked below, by path, so every API blueprint (nested ones too) is exempt.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import health
+    from . import health, web
     from .api import campaigns, neighborhoods
 
     openapi.register_blueprint(campaigns.blp)
     openapi.register_blueprint(neighborhoods.blp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(web.bp)
     limiter.exempt(health.bp)
 
     @app.before_request
-    def require_json_body() -> None:
-        if not request.path.startswith("/api/") or request.method not in JSON_BODY_METHODS:
+    def check_request_body() -> None:
+        if request.method not in JSON_BODY_METHODS:
+            return
+        if not is_api_path(request.path):
+            csrf.protect()
             return
         if not request.is_json:
             raise UnsupportedMediaType()
         if not request.get_data(cache=True):
             raise BadRequest()
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
 
 
 def register_errors(app: Flask) -> None:

@@ -27,7 +27,7 @@ def _campaign_or_exit(ref: str) -> Campaign:
     try:
         return find_campaign(ref)
     except ApiError as error:
-        raise click.ClickException(error.message) from error
+        raise click.ClickException(str(error.message)) from error
 
 
 @pledges_cli.command("seed")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +27,17 @@ CODES = {
     503: "unavailable",
 }
 
+INVALID_FIELDS = _l("Some fields are not valid.")
 MESSAGES = {
-    400: "The body is not valid JSON.",
-    404: "Nothing is here.",
-    405: "That method is not allowed here.",
-    413: "The request body is larger than 16 KiB.",
-    415: "Send the body as JSON (Content-Type: application/json).",
-    422: "Some fields are not valid.",
-    429: "Too many requests; slow down and try again later.",
-    500: "Something went wrong on our side.",
-    503: "The service is briefly unavailable; try again shortly.",
+    400: _l("The body is not valid JSON."),
+    404: _l("Nothing is here."),
+    405: _l("That method is not allowed here."),
+    413: _l("The request body is larger than 16 KiB."),
+    415: _l("Send the body as JSON (Content-Type: application/json)."),
+    422: INVALID_FIELDS,
+    429: _l("Too many requests; slow down and try again later."),
+    500: _l("Something went wrong on our side."),
+    503: _l("The service is briefly unavailable; try again shortly."),
 }
 
 
@@ -45,7 +47,7 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, message: Any, fields: dict[str, list[Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields
@@ -66,16 +68,32 @@ class InvalidInput(ApiError):
     code = "validation_error"
 
 
+def field_messages(errors: dict[str, Any]) -> dict[str, list[str]]:
+    """Field errors as {"field": ["message", …]}, in the request's language.
+
+    marshmallow keeps a lazy translated message as it was raised, not in a list.
+    """
+    fields: dict[str, list[str]] = {}
+    for name, messages in errors.items():
+        if isinstance(messages, dict):  # a nested field: its own messages, flattened
+            messages = [m for sub in field_messages(messages).values() for m in sub]
+        elif not isinstance(messages, list | tuple):
+            messages = [messages]
+        fields[str(name)] = [str(m) for m in messages]
+    return fields
+
+
 def error_response(
     status: int,
     code: str,
-    message: str,
+    message: Any,
     fields: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
+    # Messages may be lazy translations: made text here, in the request's language.
+    body: dict[str, Any] = {"code": code, "message": str(message)}
     if fields:
-        body["fields"] = fields
+        body["fields"] = field_messages(fields)
     response = jsonify(error=body)
     response.status_code = status
     response.headers.update(headers or {})
@@ -102,12 +120,37 @@ def _fields_from_webargs(messages: dict[str, Any]) -> tuple[dict[str, Any], list
     return fields, general
 
 
-def handle_http_exception(error: HTTPException) -> Response | HTTPException:
+PAGE_TITLES = {
+    400: _l("Something was wrong with that request"),
+    404: _l("Page not found"),
+    405: _l("Page not found"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong"),
+    503: _l("Porch Light is briefly unavailable"),
+}
+PAGE_MESSAGES = {
+    400: _l("Please go back and try again."),
+    404: _l("There is no page at this address."),
+    405: _l("There is no page at this address."),
+    429: _l("Too many requests came from your connection. Please wait a minute and try again."),
+    500: _l("Something went wrong on our side. Your pledge may not have been saved; please try again."),
+    503: _l("Please try again in a moment."),
+}
+
+
+def error_page(status: int, headers: dict[str, str] | None = None) -> tuple[str, int, dict[str, str]]:
+    """The same failures, for people: a translated HTML page."""
+    key = status if status in PAGE_TITLES else (500 if status >= 500 else 400)
+    page = render_template("error.html", title=PAGE_TITLES[key], message=PAGE_MESSAGES[key])
+    return page, status, headers or {}
+
+
+def handle_http_exception(error: HTTPException) -> Response | tuple[str, int, dict[str, str]]:
     if not _is_json_path():
-        return error
+        return error_page(error.code or 500)
     status = error.code or 500
     code = CODES.get(status, "error")
-    message = MESSAGES.get(status, error.description or "")
+    message: Any = MESSAGES.get(status, error.description or "")
     fields: dict[str, Any] = {}
     headers: dict[str, str] = {}
     data = getattr(error, "data", None) or {}
@@ -126,18 +169,18 @@ def handle_api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.fields)
 
 
-def handle_database_unavailable(error: OperationalError) -> Response | HTTPException:
+def handle_database_unavailable(error: OperationalError) -> Response | tuple[str, int, dict[str, str]]:
     # The database is down, locked past its timeout or out of space: a retryable 503.
     log.error("database unavailable: %s", type(error.orig).__name__)
     if not _is_json_path():
-        return ServiceUnavailable(retry_after=5)
+        return error_page(503, {"Retry-After": "5"})
     return error_response(503, "unavailable", MESSAGES[503], headers={"Retry-After": "5"})
 
 
-def handle_unexpected(error: Exception) -> Response | HTTPException:
+def handle_unexpected(error: Exception) -> Response | tuple[str, int, dict[str, str]]:
     log.exception("unhandled error on %s %s", request.method, request.path)
     if not _is_json_path():
-        return InternalServerError()
+        return error_page(500)
     return error_response(500, "internal_error", MESSAGES[500])
 
 

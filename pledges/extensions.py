@@ -1,10 +1,12 @@
 """Bare extension instances; the app factory binds them to an app."""
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
 # Named constraints keep Alembic's batch mode on SQLite able to find them again.
@@ -20,3 +22,5 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(render_as_batch=True, compare_type=True)
 openapi = Api()  # flask-smorest: registers the API blueprints and writes their OpenAPI spec
 limiter = Limiter(key_func=get_remote_address)
+csrf = CSRFProtect()
+babel = Babel()

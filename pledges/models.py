@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -68,6 +69,8 @@ class Pledge(db.Model):
     __tablename__ = "pledges"
     __table_args__ = (
         UniqueConstraint("campaign_id", "email"),
+        # The wall of shown businesses: newest first, without reading every pledge.
+        Index("ix_pledges_shown", "campaign_id", "show_name", "created_at"),
         CheckConstraint("kind IN ('resident', 'business')", name="kind"),
         CheckConstraint("status IN ('counted', 'pending', 'held', 'removed')", name="status"),
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .models import KINDS
@@ -33,13 +34,13 @@ class EmailAddress(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
-            raise ValidationError("Enter your email address.")
+            raise ValidationError(_l("Enter your email address."))
         if len(text) > EMAIL_MAX:
-            raise ValidationError(f"An email address has at most {EMAIL_MAX} characters.")
+            raise ValidationError(_l("An email address has at most %(max)d characters.", max=EMAIL_MAX))
         try:
             checked = validate_email(text, check_deliverability=False)
         except EmailNotValidError as error:
-            raise ValidationError(f"This is not a valid email address: {error}") from error
+            raise ValidationError(_l("Enter an email address like name@example.org.")) from error
         return checked.normalized.lower()
 
 
@@ -49,9 +50,9 @@ class DisplayName(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
         text = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs)).strip()
         if any(unicodedata.category(ch) == "Cc" for ch in text) or _BIDI_CONTROLS.search(text):
-            raise ValidationError("A name cannot contain control characters.")
+            raise ValidationError(_l("A name cannot contain control characters such as line breaks."))
         if len(text) > NAME_MAX:
-            raise ValidationError(f"A name has at most {NAME_MAX} characters.")
+            raise ValidationError(_l("A name has at most %(max)d characters.", max=NAME_MAX))
         return text or None
 
 
@@ -64,17 +65,48 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class PledgeIn(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    neighborhood = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    email = EmailAddress(required=True)
-    name = DisplayName(load_default=None, allow_none=True)
-    show_name = StrictBoolean(load_default=False)
+def _messages(required: Any, invalid: Any) -> dict[str, Any]:
+    return {"required": required, "null": required, "invalid": invalid}
 
-    @validates_schema
+
+CHOOSE_KIND = _l("Choose whether you pledge as a resident or a business.")
+CHOOSE_NEIGHBORHOOD = _l("Choose your neighborhood from the list.")
+
+
+class PledgeIn(Schema):
+    """A pledge as the API and the web form both take it; every message is translated."""
+
+    error_messages = {
+        "unknown": _l("This field is not part of a pledge."),
+        "type": _l("Send the pledge as a JSON object."),
+    }
+
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(KINDS, error=CHOOSE_KIND),
+        error_messages=_messages(CHOOSE_KIND, CHOOSE_KIND),
+    )
+    neighborhood = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=80, error=CHOOSE_NEIGHBORHOOD),
+        error_messages=_messages(CHOOSE_NEIGHBORHOOD, CHOOSE_NEIGHBORHOOD),
+    )
+    email = EmailAddress(
+        required=True,
+        error_messages=_messages(_l("Enter your email address."), _l("Enter your email address as text.")),
+    )
+    name = DisplayName(
+        load_default=None, allow_none=True, error_messages={"invalid": _l("Enter the name as text.")}
+    )
+    show_name = StrictBoolean(
+        load_default=False,
+        error_messages=_messages(_l("Answer with true or false."), _l("Answer with true or false.")),
+    )
+
+    @validates_schema(skip_on_field_errors=False)
     def business_needs_a_name(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("kind") == "business" and not data.get("name"):
-            raise ValidationError("A business pledge needs the business's name.", "name")
+            raise ValidationError(_l("Enter the business's name: businesses are listed by name."), "name")
 
 
 class PledgeOut(Schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -34,3 +35,29 @@ def totals(client: FlaskClient, campaign: str = "current") -> dict[str, Any]:
 
 def neighborhood_row(body: dict[str, Any], slug: str) -> dict[str, Any]:
     return next(row for row in body["neighborhoods"] if row["slug"] == slug)
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    """The CSRF token of the form on `path`, as a browser would have it."""
+    match = CSRF_INPUT.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def submit_form(client: FlaskClient, token: str | None = None, **fields: Any) -> TestResponse:
+    """Post the front page's pledge form the way a browser with JavaScript off does."""
+    form: dict[str, Any] = {
+        "kind": "resident",
+        "neighborhood": "allentown",
+        "email": f"web{next(_numbers)}@example.org",
+    }
+    form.update(fields)
+    form = {k: v for k, v in form.items() if v is not None}
+    if token is None:
+        token = csrf_token(client)
+    if token:
+        form["csrf_token"] = token
+    return client.post("/", data=form)

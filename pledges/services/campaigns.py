@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
+
 from ..database import utcnow
 from ..errors import CampaignClosed, NotFound
 from ..extensions import db
@@ -40,12 +42,13 @@ def find_campaign(ref: str) -> Campaign:
         else db.session.scalars(db.select(Campaign).where(Campaign.slug == ref)).first()
     )
     if campaign is None:
-        raise NotFound(f"There is no campaign '{ref}'.")
+        raise NotFound(_l("There is no campaign '%(ref)s'.", ref=ref))
     return campaign
 
 
 def require_open(campaign: Campaign, now: datetime) -> None:
     status = campaign.status_at(now)
-    if status != "open":
-        when = "has not opened yet" if status == "upcoming" else "is closed"
-        raise CampaignClosed(f"The campaign '{campaign.slug}' {when}; it takes no pledges now.")
+    if status == "upcoming":
+        raise CampaignClosed(_l("%(name)s has not opened for pledges yet.", name=campaign.name))
+    if status == "closed":
+        raise CampaignClosed(_l("%(name)s is closed; it takes no more pledges.", name=campaign.name))

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from ..database import dialect_insert, utcnow, write_transaction
-from ..errors import InvalidInput
+from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Neighborhood, Pledge
+from ..schemas import CHOOSE_NEIGHBORHOOD
 from .campaigns import find_campaign, require_open
 from .counts import count_pledge
 
@@ -41,10 +42,7 @@ def record_pledge(campaign_ref: str, pledge: dict[str, Any]) -> PledgeReceipt:
             db.select(Neighborhood).where(Neighborhood.slug == pledge["neighborhood"])
         ).first()
         if neighborhood is None:
-            raise InvalidInput(
-                "Some fields are not valid.",
-                {"neighborhood": ["Choose one of the neighborhoods listed at /api/v1/neighborhoods."]},
-            )
+            raise InvalidInput(INVALID_FIELDS, {"neighborhood": [CHOOSE_NEIGHBORHOOD]})
         values = {
             "public_id": Pledge.new_public_id(),
             "campaign_id": campaign.id,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func
 
 from ..database import utcnow
@@ -83,7 +84,7 @@ def campaign_totals(campaign: Campaign) -> dict[str, Any]:
 def neighborhood_total(campaign: Campaign, slug: str) -> dict[str, Any]:
     rows, _ = _neighborhood_rows(campaign, slug)
     if not rows:
-        raise NotFound(f"There is no neighborhood '{slug}'.")
+        raise NotFound(_l("There is no neighborhood '%(slug)s'.", slug=slug))
     return rows[0]
 
 

@@ -1,0 +1,60 @@
+"""English and Spanish: chosen by ?lang=, then a remembered choice, then Accept-Language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, has_request_context, request, url_for
+from flask_babel import format_number, get_locale
+
+LANGUAGES = ("en", "es")
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+LANG_COOKIE = "lang"
+ONE_YEAR = 365 * 24 * 3600
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return LANGUAGES[0]
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(LANG_COOKIE)
+    if remembered in LANGUAGES:
+        return remembered
+    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+
+
+def remember_language(response: Response) -> Response:
+    """A language picked with ?lang= stays picked on the next visit."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES and request.cookies.get(LANG_COOKIE) != asked:
+        response.set_cookie(
+            LANG_COOKIE, asked, max_age=ONE_YEAR, httponly=True, samesite="Lax", secure=request.is_secure
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    from .extensions import babel
+
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    app.after_request(remember_language)
+    app.context_processor(template_helpers)
+    app.add_template_filter(format_number, "number")
+
+
+def language_url(code: str) -> str:
+    """This page in another language; a page that answered a POST links to the front page."""
+    if request.method != "GET" or request.endpoint is None:
+        return url_for("web.front_page", lang=code)
+    args = {**request.view_args, **request.args.to_dict(), "lang": code}
+    return url_for(request.endpoint, **args)
+
+
+def template_helpers() -> dict[str, Any]:
+    return {
+        "current_locale": lambda: str(get_locale() or LANGUAGES[0]),
+        "language_links": lambda: [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "language_url": language_url,
+    }

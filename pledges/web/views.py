@@ -1,0 +1,138 @@
+"""The front page, the pledge form's POST, and the thank-you page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response
+
+from ..errors import CampaignClosed, InvalidInput, NotFound, error_page, field_messages
+from ..extensions import db, limiter
+from ..models import Campaign, Neighborhood
+from ..schemas import PledgeIn
+from ..services.businesses import shown_businesses
+from ..services.campaigns import current_campaign, find_campaign
+from ..services.maps import neighborhood_map
+from ..services.pledging import record_pledge
+from ..services.totals import campaign_totals, neighborhood_total
+from .forms import PledgeForm
+
+bp = Blueprint("web", __name__)
+THANKS_KEY = "thanks"
+
+
+def pledge_rate_limit() -> str:
+    return current_app.config["PLEDGE_RATE_LIMIT"]
+
+
+def event_day(campaign: Campaign) -> str:
+    """The night of the event, in the campaign's own time zone: the last day pledges are open."""
+    last_moment = campaign.ends_at.astimezone(ZoneInfo(campaign.timezone)) - timedelta(seconds=1)
+    return format_date(last_moment.date(), format="full")
+
+
+def standings(totals: dict[str, Any]) -> list[dict[str, Any]]:
+    """Neighborhoods ranked by pledges, each with its bar's width in percent of the leader."""
+    top = max((row["total"] for row in totals["neighborhoods"]), default=0) or 1
+    ranked = sorted(totals["neighborhoods"], key=lambda row: (-row["total"], row["name"].casefold()))
+    return [{**row, "width": round(row["total"] * 50 / top) * 2} for row in ranked]
+
+
+def progress(totals: dict[str, Any]) -> int | None:
+    goal = totals["goal"]
+    return min(100, totals["total"] * 100 // goal) if goal else None
+
+
+def render_front_page(campaign: Campaign | None, form: PledgeForm, status: int = 200) -> tuple[str, int]:
+    neighborhoods = list(
+        db.session.scalars(db.select(Neighborhood).order_by(db.func.lower(Neighborhood.name)))
+    )
+    if campaign is None:
+        return render_template("no_campaign.html"), 200
+    totals = campaign_totals(campaign)
+    page = render_template(
+        "index.html",
+        campaign=campaign,
+        event_day=event_day(campaign),
+        totals=totals,
+        progress=progress(totals),
+        standings=standings(totals),
+        businesses=shown_businesses(campaign),
+        neighborhood_options=neighborhoods,
+        map_svg=neighborhood_map(neighborhoods, totals),
+        form=form,
+    )
+    return page, status
+
+
+@bp.get("/")
+def front_page() -> tuple[str, int]:
+    campaign = current_campaign()
+    return render_front_page(campaign, PledgeForm(campaign=campaign.slug if campaign else ""))
+
+
+@bp.post("/")
+@limiter.limit(pledge_rate_limit)
+def submit_pledge() -> Response | tuple[str, int]:
+    form = PledgeForm.from_post(request.form)
+    if form.trapped:
+        session.pop(THANKS_KEY, None)
+        return redirect(url_for("web.thanks"), 303)
+    try:
+        receipt = record_pledge(form.campaign, PledgeIn().load(form.as_pledge()))
+    except ValidationError as error:
+        form.errors = field_messages(error.normalized_messages())
+    except InvalidInput as error:
+        form.errors = field_messages(error.fields or {})
+        form.problem = None if error.fields else error.message
+    except (CampaignClosed, NotFound) as error:
+        form.problem = error.message
+    else:
+        session[THANKS_KEY] = {"neighborhood": receipt.neighborhood, "repeat": not receipt.created}
+        return redirect(url_for("web.thanks"), 303)
+    campaign = _campaign_or_current(form.campaign)
+    return render_front_page(campaign, form, 422)
+
+
+def _campaign_or_current(ref: str) -> Campaign | None:
+    try:
+        return find_campaign(ref)
+    except NotFound:
+        return current_campaign()
+
+
+@bp.get("/thanks")
+def thanks() -> str:
+    """Thanks for the pledge this browser just made, with its neighborhood's new count."""
+    campaign = current_campaign()
+    pledged = session.get(THANKS_KEY)
+    neighborhood = None
+    if pledged and campaign is not None:
+        try:
+            neighborhood = neighborhood_total(campaign, pledged["neighborhood"])
+        except NotFound:
+            neighborhood = None
+    return render_template(
+        "thanks.html",
+        campaign=campaign,
+        neighborhood=neighborhood,
+        repeat=bool(pledged and pledged.get("repeat")),
+        share_url=url_for("web.front_page", _external=True),
+    )
+
+
+@bp.app_errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """A pledge whose CSRF token was missing or stale: nothing is saved, and nothing typed is lost."""
+    if request.endpoint != "web.submit_pledge":
+        return error_page(400)
+    form = PledgeForm.from_post(request.form)
+    form.problem = _l("This form had expired, so nothing was sent. Please check it and send it again.")
+    return render_front_page(_campaign_or_current(form.campaign), form, 400)
