@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-WORKERS ?= 4
+WORKERS ?= 2
 FLASK  := $(BIN)/flask --app wsgi
 
 .PHONY: run test lint format migrate seed translations extract-messages bench-totals bench-demo clean
@@ -36,7 +36,7 @@ seed: migrate
 	$(FLASK) pledges seed
 
 run: seed
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: $(VENV)/.installed-dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

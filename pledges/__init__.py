@@ -10,7 +10,7 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, i18n, security
+from . import config, i18n, live, security
 from .database import configure_engine
 from .extensions import csrf, db, limiter, migrate, openapi
 
@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from . import health, web
     from .api import campaigns, neighborhoods
 
+    live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
     openapi.register_blueprint(neighborhoods.blp)
     app.register_blueprint(health.bp)

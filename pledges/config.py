@@ -69,6 +69,9 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "RATELIMIT_DEFAULT": env.get("API_RATE_LIMIT", "300/minute"),
         "API_KEY_RATE_LIMIT": env.get("API_KEY_RATE_LIMIT", "1200/minute"),
         "CAMPAIGN_GOAL": int(env.get("CAMPAIGN_GOAL", "10000")),
+        # Live totals: how often each process looks for changes, and the stream's quiet-time heartbeat.
+        "LIVE_POLL_SECONDS": float(env.get("LIVE_POLL_SECONDS", "1")),
+        "STREAM_HEARTBEAT_SECONDS": float(env.get("STREAM_HEARTBEAT_SECONDS", "15")),
         # flask-smorest: the OpenAPI document the contract names.
         "API_TITLE": "Porch Light",
         "API_VERSION": "v1",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel import dates
 from flask import Flask, Response, has_request_context, request, url_for
 from flask_babel import format_number, get_locale
 
@@ -58,3 +61,12 @@ def template_helpers() -> dict[str, Any]:
         "language_links": lambda: [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "language_url": language_url,
     }
+
+
+def local_datetime(moment: datetime, timezone: str, format: str = "short") -> str:
+    """A moment as the campaign's own clock shows it, in the reader's language."""
+    return dates.format_datetime(moment, format, tzinfo=ZoneInfo(timezone), locale=get_locale())
+
+
+def local_time(moment: datetime, timezone: str, format: str = "short") -> str:
+    return dates.format_time(moment, format, tzinfo=ZoneInfo(timezone), locale=get_locale())

@@ -175,6 +175,21 @@ class TimeseriesOut(Schema):
     points = fields.List(fields.Nested(TimeseriesPointOut))
 
 
+class BusinessesQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class BusinessOut(Schema):
+    name = fields.String()
+    neighborhood = fields.String(metadata={"description": "The neighborhood's slug"})
+
+
+class BusinessListOut(Schema):
+    businesses = fields.List(fields.Nested(BusinessOut))
+    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+
+
 class ErrorBody(Schema):
     code = fields.String(required=True, metadata={"example": "validation_error"})
     message = fields.String(required=True)

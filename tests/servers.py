@@ -129,13 +129,16 @@ def running_server(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = server_log_path(tmp_path)
+    # The production settings (gevent workers), on a port of the test's own.
     command = [
         sys.executable,
         "-m",
         "gunicorn",
-        "-w",
+        "--config",
+        "gunicorn.conf.py",
+        "--workers",
         str(workers),
-        "-b",
+        "--bind",
         f"127.0.0.1:{port}",
         "--graceful-timeout",
         "5",

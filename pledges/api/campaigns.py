@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, stream_with_context, url_for
 from flask_smorest import Blueprint
 
-from ..extensions import limiter
+from .. import live
+from ..caching import cacheable
+from ..extensions import db, limiter
+from ..models import Campaign
 from ..schemas import (
+    BusinessesQuery,
+    BusinessListOut,
     CampaignListOut,
     CampaignOut,
     NeighborhoodTotalOut,
@@ -18,10 +23,10 @@ from ..schemas import (
     TimeseriesQuery,
     TotalsOut,
 )
+from ..services.businesses import decode_cursor, encode_cursor, shown_businesses
 from ..services.campaigns import all_campaigns, find_campaign
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
-from .caching import cacheable
 
 blp = Blueprint(
     "campaigns",
@@ -98,3 +103,55 @@ def get_neighborhood_total(campaign: str, slug: str) -> Any:
 @blp.alt_response(404, description="No such campaign")
 def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
     return timeseries(find_campaign(campaign), query["interval"])
+
+
+@blp.route("/<campaign>/businesses")
+@blp.arguments(BusinessesQuery, location="query")
+@blp.response(200, BusinessListOut)
+@blp.alt_response(404, description="No such campaign")
+def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
+    """Businesses that chose to be shown, newest first; follow `next` for more."""
+    found = find_campaign(campaign)
+    after = decode_cursor(query["cursor"]) if query["cursor"] else None
+    page = shown_businesses(found, limit=query["limit"] + 1, after=after)
+    more, page = len(page) > query["limit"], page[: query["limit"]]
+    next_url = (
+        url_for(
+            ".list_businesses",
+            campaign=campaign,
+            limit=query["limit"],
+            cursor=encode_cursor(page[-1]),
+            _external=True,
+        )
+        if more
+        else None
+    )
+    return {"businesses": page, "next": next_url}
+
+
+def render_totals(campaign_id: int) -> str:
+    """The totals of a campaign as the totals route sends them: what every stream event carries."""
+    totals = campaign_totals(db.session.get_one(Campaign, campaign_id))
+    return TotalsOut().dumps(totals, separators=(",", ":"), ensure_ascii=False)
+
+
+@blp.route("/<campaign>/stream")
+@blp.response(200, {"type": "string"}, content_type="text/event-stream")
+@blp.alt_response(404, description="No such campaign")
+@limiter.exempt
+def stream_totals(campaign: str) -> Response:
+    """Server-Sent Events: `totals` at once and after every change; a heartbeat comment when quiet."""
+    found = find_campaign(campaign)
+    broadcaster = live.broadcaster(current_app)
+    # The version is read before the totals: a pledge in between is sent twice, never lost.
+    version = live.totals_version(found.id)
+    first_payload = render_totals(found.id)
+    subscription = broadcaster.subscribe(found.id, version)
+    db.session.remove()  # an open stream holds no database connection
+    body = live.stream_events(
+        broadcaster, subscription, first_payload, heartbeat=current_app.config["STREAM_HEARTBEAT_SECONDS"]
+    )
+    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from ..caching import cacheable
 from ..extensions import db
 from ..models import Neighborhood
 from ..schemas import NeighborhoodListOut
-from .caching import cacheable
 
 blp = Blueprint("neighborhoods", __name__, url_prefix="/api/v1/neighborhoods", description="Neighborhoods")
 

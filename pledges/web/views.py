@@ -6,22 +6,34 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
-from werkzeug.wrappers import Response
 
+from ..caching import conditional
 from ..errors import CampaignClosed, InvalidInput, NotFound, error_page, field_messages
 from ..extensions import db, limiter
+from ..i18n import local_time
 from ..models import Campaign, Neighborhood
 from ..schemas import PledgeIn
 from ..services.businesses import shown_businesses
 from ..services.campaigns import current_campaign, find_campaign
+from ..services.charts import chart_summary, hourly_chart
 from ..services.maps import neighborhood_map
 from ..services.pledging import record_pledge
-from ..services.totals import campaign_totals, neighborhood_total
+from ..services.totals import campaign_totals, neighborhood_total, timeseries
 from .forms import PledgeForm
 
 bp = Blueprint("web", __name__)
@@ -48,6 +60,10 @@ def standings(totals: dict[str, Any]) -> list[dict[str, Any]]:
 def progress(totals: dict[str, Any]) -> int | None:
     goal = totals["goal"]
     return min(100, totals["total"] * 100 // goal) if goal else None
+
+
+CHART_HOURS = 48
+DASHBOARD_BUSINESSES = 12
 
 
 def render_front_page(campaign: Campaign | None, form: PledgeForm, status: int = 200) -> tuple[str, int]:
@@ -126,6 +142,47 @@ def thanks() -> str:
         repeat=bool(pledged and pledged.get("repeat")),
         share_url=url_for("web.front_page", _external=True),
     )
+
+
+def _dashboard_campaign() -> Campaign:
+    ref = request.args.get("campaign", "current")[:80]
+    try:
+        return find_campaign(ref)
+    except NotFound:
+        abort(404)
+
+
+def _recent_hours(campaign: Campaign) -> list[dict[str, Any]]:
+    return timeseries(campaign, "hour")["points"][-CHART_HOURS:]
+
+
+@bp.get("/dashboard")
+def dashboard() -> str:
+    """The mayor's office's live totals; `?kiosk=1` for a projector."""
+    campaign = _dashboard_campaign()
+    totals = campaign_totals(campaign)
+    kiosk = request.args.get("kiosk") == "1"
+    return render_template(
+        "dashboard.html",
+        campaign=campaign,
+        totals=totals,
+        progress=progress(totals),
+        standings=standings(totals),
+        businesses=shown_businesses(campaign, limit=DASHBOARD_BUSINESSES),
+        chart_alt=chart_summary(_recent_hours(campaign), campaign.timezone),
+        kiosk=kiosk,
+        theme="kiosk" if kiosk else "light",
+        updated_label=local_time(totals["updated_at"], campaign.timezone) if totals["updated_at"] else None,
+    )
+
+
+@bp.get("/dashboard/chart.svg")
+def dashboard_chart() -> Response:
+    """The dashboard's pledges-per-hour chart, redrawn on request and cacheable by ETag."""
+    campaign = _dashboard_campaign()
+    theme = "kiosk" if request.args.get("theme") == "kiosk" else "light"
+    svg = hourly_chart(_recent_hours(campaign), campaign.timezone, theme)
+    return conditional(Response(svg, mimetype="image/svg+xml"))
 
 
 @bp.app_errorhandler(CSRFError)
