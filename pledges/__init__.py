@@ -10,7 +10,7 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, i18n, live, security
+from . import auth, config, i18n, live, security
 from .database import configure_engine
 from .extensions import csrf, db, limiter, migrate, openapi
 
@@ -54,7 +54,10 @@ def register_extensions(app: Flask) -> None:
 
     openapi.ERROR_SCHEMA = ErrorOut  # document errors in the format errors.py writes
     openapi.init_app(app)
+    # The caller's key is looked up before the limiter counts the request, and refused after.
+    app.before_request(auth.identify_caller)
     limiter.init_app(app)
+    app.before_request(auth.refuse_bad_credentials)
     # CSRF is checked below, by path, so every API blueprint (nested ones too) is exempt.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
@@ -64,11 +67,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from . import health, web
-    from .api import campaigns, neighborhoods
+    from .api import admin, campaigns, neighborhoods
 
     live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
     openapi.register_blueprint(neighborhoods.blp)
+    openapi.register_blueprint(admin.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
     limiter.exempt(health.bp)

@@ -17,9 +17,11 @@ from .models import Campaign
 from .services.campaigns import find_campaign
 from .services.counts import find_drift, rebuild_counts
 from .services.demo import add_synthetic_pledges, purge_synthetic_pledges
+from .services.keys import SCOPES, KeyRequestError, create_key, list_keys, revoke_key
 from .services.seeding import import_neighborhoods, read_neighborhood_file, seed
 
 pledges_cli = AppGroup("pledges", help="Seed, count and demo pledges.")
+keys_cli = AppGroup("keys", help="Partner API keys.")
 neighborhoods_cli = AppGroup("neighborhoods", help="Manage the city's neighborhoods.")
 
 
@@ -104,6 +106,54 @@ def import_command(file: Path, name_property: str | None) -> None:
     click.echo(f"neighborhoods: {added} added, {updated} updated, {len(specs) - added - updated} unchanged")
 
 
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who the key is for, e.g. 'Buffalo News'.")
+@click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
+@click.option(
+    "--limit", "rate_limit", help="Its own rate limit, e.g. '1200/minute' (default: API_KEY_RATE_LIMIT)."
+)
+def create_key_command(name: str, scope: str, rate_limit: str | None) -> None:
+    """Create a key and print it once, alone on the last line: only its hash is stored."""
+    try:
+        token = create_key(name, scope, rate_limit)
+    except KeyRequestError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created the {scope} key {name!r}. Keep it now: it cannot be shown again.")
+    click.echo(token)
+
+
+@keys_cli.command("list")
+def list_keys_command() -> None:
+    """Name, scope, created, last used and limit of every key (never the key itself)."""
+    rows = [("NAME", "SCOPE", "CREATED", "LAST USED", "LIMIT", "STATUS")]
+    for key in list_keys():
+        rows.append(
+            (
+                key.name,
+                key.scope,
+                key.created_at.strftime("%Y-%m-%d %H:%M"),
+                key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never",
+                key.rate_limit or f"default ({current_app.config['API_KEY_RATE_LIMIT']})",
+                "revoked" if key.revoked_at else "active",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@keys_cli.command("revoke")
+@click.argument("name")
+def revoke_key_command(name: str) -> None:
+    """Revoke a key: from the next request on, it is refused with 401."""
+    try:
+        revoke_key(name)
+    except KeyRequestError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"revoked {name!r}")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(pledges_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(neighborhoods_cli)

@@ -61,7 +61,12 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Lets several deployments (or test runs) share one Redis without sharing counters.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "porchlight"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: keep serving, counting in memory for a while, with a warning in the log.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "PLEDGE_RATE_LIMIT": env.get("PLEDGE_RATE_LIMIT", "20/minute;200/hour"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "300/minute"),

@@ -46,6 +46,7 @@ class ApiError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] = {}
 
     def __init__(self, message: Any, fields: dict[str, list[Any]] | None = None) -> None:
         super().__init__(message)
@@ -166,7 +167,7 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int, di
 
 
 def handle_api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.code, error.message, error.fields)
+    return error_response(error.status, error.code, error.message, error.fields, dict(error.headers))
 
 
 def handle_database_unavailable(error: OperationalError) -> Response | tuple[str, int, dict[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from typing import Any
@@ -42,11 +44,13 @@ class Campaign(db.Model):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     goal: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the mayor's office closes the campaign before its end; cleared to reopen it.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def status_at(self, now: datetime) -> str:
         if now < self.starts_at:
             return "upcoming"
-        if now >= self.ends_at:
+        if now >= self.ends_at or (self.closed_at is not None and now >= self.closed_at):
             return "closed"
         return "open"
 
@@ -71,6 +75,8 @@ class Pledge(db.Model):
         UniqueConstraint("campaign_id", "email"),
         # The wall of shown businesses: newest first, without reading every pledge.
         Index("ix_pledges_shown", "campaign_id", "show_name", "created_at"),
+        # Abuse analysis and bulk removal by address within a time window.
+        Index("ix_pledges_address", "campaign_id", "address_hash", "created_at"),
         CheckConstraint("kind IN ('resident', 'business')", name="kind"),
         CheckConstraint("status IN ('counted', 'pending', 'held', 'removed')", name="status"),
     )
@@ -86,6 +92,8 @@ class Pledge(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="counted")
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # HMAC of the client address with SECRET_KEY: links a burst of pledges without keeping the address.
+    address_hash: Mapped[str | None] = mapped_column(String(64))
 
     @staticmethod
     def new_public_id() -> str:
@@ -114,3 +122,51 @@ class HourlyCount(db.Model):
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiKey(db.Model):
+    """A partner's key. Only a hash of the token is kept; the token itself is shown once."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('read', 'admin')", name="scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    TOKEN_PREFIX = "pl_"
+
+    @classmethod
+    def generate_token(cls) -> str:
+        """256 random bits: a hash of it needs no salt or stretching to be safe to store."""
+        return cls.TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def matches(self, token: str) -> bool:
+        return hmac.compare_digest(self.token_hash, self.hash_token(token))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class AuditEntry(db.Model):
+    """One admin action: which key did what, to what, when and why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))  # the key's name, or "cli"
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

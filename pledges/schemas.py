@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .models import KINDS
+from .models import KINDS, STATUSES
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -188,6 +188,101 @@ class BusinessOut(Schema):
 class BusinessListOut(Schema):
     businesses = fields.List(fields.Nested(BusinessOut))
     next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+
+
+class AdminPledgeQuery(Schema):
+    campaign = fields.String(load_default=None)
+    neighborhood = fields.String(load_default=None)
+    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=320))
+    since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class AdminPledgeOut(Schema):
+    """A pledge with its personal data: admin routes only."""
+
+    id = fields.String(attribute="public_id")
+    campaign = fields.String()
+    neighborhood = fields.String()
+    kind = fields.String()
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    show_name = fields.Boolean()
+    status = fields.String()
+    synthetic = fields.Boolean()
+    address_hash = fields.String(allow_none=True)
+    created_at = UTCTimestamp()
+
+
+class AdminPledgeListOut(Schema):
+    pledges = fields.List(fields.Nested(AdminPledgeOut))
+    next = fields.String(allow_none=True)
+
+
+class ReasonIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class BulkRemoveIn(Schema):
+    campaign = fields.String(load_default="current")
+    address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
+    email_domain = fields.String(load_default=None, validate=validate.Length(min=1, max=253))
+    since = fields.AwareDateTime(required=True, default_timezone=UTC)
+    until = fields.AwareDateTime(required=True, default_timezone=UTC)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    dry_run = StrictBoolean(load_default=True)
+
+
+class BulkRemoveOut(Schema):
+    campaign = fields.String()
+    matched = fields.Integer()
+    removed = fields.Integer()
+    dry_run = fields.Boolean()
+
+
+class CampaignIn(Schema):
+    slug = fields.String(required=True, validate=validate.Length(min=2, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    timezone = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    starts_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    ends_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    goal = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class CampaignChangeIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    city = fields.String(validate=validate.Length(min=1, max=120))
+    timezone = fields.String(validate=validate.Length(min=1, max=64))
+    starts_at = fields.AwareDateTime(default_timezone=UTC)
+    ends_at = fields.AwareDateTime(default_timezone=UTC)
+    goal = fields.Integer(allow_none=True, strict=True)
+    close = StrictBoolean()
+    reopen = StrictBoolean()
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+class AuditQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class AuditEntryOut(Schema):
+    created_at = UTCTimestamp()
+    actor = fields.String()
+    action = fields.String()
+    target = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True)
+
+
+class AuditListOut(Schema):
+    entries = fields.List(fields.Nested(AuditEntryOut))
+    next = fields.String(allow_none=True)
 
 
 class ErrorBody(Schema):

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from pledges import create_app
-from pledges.extensions import db
+from pledges.extensions import db, limiter
 from pledges.services.seeding import seed
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -89,8 +89,12 @@ def redis_url() -> str:
         pytest.skip("Redis tests need TEST_REDIS_URL")
     import redis
 
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
+        client.ping()
+        # Counters a previous test left behind would start this one part-spent.
+        for key in client.scan_iter("LIMITS:LIMITER/porchlight/*"):
+            client.delete(key)
     except redis.RedisError as error:
         service_missing(f"Redis at TEST_REDIS_URL is unreachable: {type(error).__name__}")
     return TEST_REDIS_URL
@@ -106,7 +110,11 @@ def make_app(database_url: str, tmp_path: Path, **overrides: object) -> Flask:
         "RATELIMIT_DEFAULT": "10000/minute",
     }
     settings.update(overrides)
-    return create_app(settings)
+    app = create_app(settings)
+    # flask-limiter keeps "storage is down" on its one shared instance, not per app:
+    # each test's app starts with healthy storage, as a fresh process would.
+    limiter._storage_dead = False
+    return app
 
 
 @pytest.fixture

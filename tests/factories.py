@@ -6,6 +6,7 @@ import itertools
 import re
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -61,3 +62,15 @@ def submit_form(client: FlaskClient, token: str | None = None, **fields: Any) ->
     if token:
         form["csrf_token"] = token
     return client.post("/", data=form)
+
+
+def make_key(app: Flask, name: str, scope: str = "read", limit: str | None = None) -> str:
+    """A new API key through the CLI, as an operator makes one; returns the printed token."""
+    args = ["keys", "create", "--name", name, "--scope", scope] + (["--limit", limit] if limit else [])
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

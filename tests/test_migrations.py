@@ -10,7 +10,16 @@ from pledges.extensions import db
 
 from .conftest import BOTH_BACKENDS
 
-TABLES = {"campaigns", "neighborhoods", "pledges", "neighborhood_counts", "hourly_counts", "alembic_version"}
+TABLES = {
+    "campaigns",
+    "neighborhoods",
+    "pledges",
+    "neighborhood_counts",
+    "hourly_counts",
+    "api_keys",
+    "audit_log",
+    "alembic_version",
+}
 
 
 @BOTH_BACKENDS

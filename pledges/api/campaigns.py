@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, stream_with_context, url_for
+from flask import Response, current_app, request, stream_with_context, url_for
 from flask_smorest import Blueprint
 
 from .. import live
 from ..caching import cacheable
 from ..extensions import db, limiter
 from ..models import Campaign
+from ..ratelimits import api_read, pledging
 from ..schemas import (
     BusinessesQuery,
     BusinessListOut,
@@ -23,8 +24,9 @@ from ..schemas import (
     TimeseriesQuery,
     TotalsOut,
 )
-from ..services.businesses import decode_cursor, encode_cursor, shown_businesses
+from ..services.businesses import shown_businesses
 from ..services.campaigns import all_campaigns, find_campaign
+from ..services.cursors import decode_cursor, encode_cursor
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
 
@@ -36,17 +38,15 @@ blp = Blueprint(
 )
 
 
-def pledge_rate_limit() -> str:
-    return current_app.config["PLEDGE_RATE_LIMIT"]
-
-
 @blp.route("")
+@api_read
 @blp.response(200, CampaignListOut)
 def list_campaigns() -> dict[str, Any]:
     return {"campaigns": all_campaigns()}
 
 
 @blp.route("/<campaign>")
+@api_read
 @blp.response(200, CampaignOut)
 @blp.alt_response(404, description="No such campaign")
 def get_campaign(campaign: str) -> Any:
@@ -54,7 +54,7 @@ def get_campaign(campaign: str) -> Any:
 
 
 @blp.route("/<campaign>/pledges", methods=["POST"])
-@limiter.limit(pledge_rate_limit)
+@pledging
 @blp.arguments(PledgeIn)
 @blp.response(201, PledgeOut, description="Pledge recorded and counted")
 @blp.alt_response(200, schema=PledgeOut, description="This email already pledged; the first pledge")
@@ -63,11 +63,12 @@ def get_campaign(campaign: str) -> Any:
 @blp.alt_response(413, description="Body over 16 KiB")
 @blp.alt_response(415, description="Body is not JSON")
 def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
-    receipt = record_pledge(campaign, pledge)
+    receipt = record_pledge(campaign, pledge, client_address=request.remote_addr)
     return receipt, 201 if receipt.created else 200
 
 
 @blp.route("/<campaign>/totals")
+@api_read
 @cacheable
 @blp.response(200, TotalsOut)
 @blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
@@ -77,6 +78,7 @@ def get_totals(campaign: str) -> Any:
 
 
 @blp.route("/<campaign>/totals.csv")
+@api_read
 @cacheable
 @blp.response(200, {"type": "string"}, content_type="text/csv")
 @blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
@@ -90,6 +92,7 @@ def get_totals_csv(campaign: str) -> Response:
 
 
 @blp.route("/<campaign>/neighborhoods/<slug>")
+@api_read
 @blp.response(200, NeighborhoodTotalOut)
 @blp.alt_response(404, description="No such campaign or neighborhood")
 def get_neighborhood_total(campaign: str, slug: str) -> Any:
@@ -97,6 +100,7 @@ def get_neighborhood_total(campaign: str, slug: str) -> Any:
 
 
 @blp.route("/<campaign>/timeseries")
+@api_read
 @cacheable
 @blp.arguments(TimeseriesQuery, location="query")
 @blp.response(200, TimeseriesOut)
@@ -106,6 +110,7 @@ def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
 
 
 @blp.route("/<campaign>/businesses")
+@api_read
 @blp.arguments(BusinessesQuery, location="query")
 @blp.response(200, BusinessListOut)
 @blp.alt_response(404, description="No such campaign")
@@ -120,7 +125,7 @@ def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
             ".list_businesses",
             campaign=campaign,
             limit=query["limit"],
-            cursor=encode_cursor(page[-1]),
+            cursor=encode_cursor(page[-1].created_at, page[-1].pledge_id),
             _external=True,
         )
         if more

@@ -9,12 +9,14 @@ from flask_smorest import Blueprint
 from ..caching import cacheable
 from ..extensions import db
 from ..models import Neighborhood
+from ..ratelimits import api_read
 from ..schemas import NeighborhoodListOut
 
 blp = Blueprint("neighborhoods", __name__, url_prefix="/api/v1/neighborhoods", description="Neighborhoods")
 
 
 @blp.route("")
+@api_read
 @cacheable
 @blp.response(200, NeighborhoodListOut)
 def list_neighborhoods() -> dict[str, Any]:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_
-
-from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Campaign, Neighborhood, Pledge
+from .cursors import Position, older_than
 
 
 @dataclass(frozen=True)
@@ -24,24 +19,8 @@ class ShownBusiness:
     pledge_id: int  # internal: only ever inside an opaque cursor
 
 
-def encode_cursor(business: ShownBusiness) -> str:
-    raw = f"{business.created_at.isoformat()}|{business.pledge_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, pledge_id = raw.split("|")
-        return datetime.fromisoformat(moment), int(pledge_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise InvalidInput(
-            INVALID_FIELDS, {"cursor": [_l("This cursor is not valid: use the next link as given.")]}
-        ) from error
-
-
 def shown_businesses(
-    campaign: Campaign, limit: int = 60, after: tuple[datetime, int] | None = None
+    campaign: Campaign, limit: int = 60, after: Position | None = None
 ) -> list[ShownBusiness]:
     """Counted business pledges whose owners asked to be shown, newest first.
 
@@ -59,9 +38,5 @@ def shown_businesses(
         .order_by(Pledge.created_at.desc(), Pledge.id.desc())
         .limit(limit)
     )
-    if after is not None:
-        moment, pledge_id = after
-        query = query.where(
-            or_(Pledge.created_at < moment, (Pledge.created_at == moment) & (Pledge.id < pledge_id))
-        )
+    query = query.where(older_than(Pledge.created_at, Pledge.id, after))
     return [ShownBusiness(*row) for row in db.session.execute(query)]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import lazy_gettext as _l
 
-from ..database import utcnow
-from ..errors import CampaignClosed, NotFound
+from ..database import utcnow, write_transaction
+from ..errors import INVALID_FIELDS, CampaignClosed, InvalidInput, NotFound
 from ..extensions import db
 from ..models import Campaign
+from .audit import record_action
 
 CURRENT = "current"
 
@@ -52,3 +56,64 @@ def require_open(campaign: Campaign, now: datetime) -> None:
         raise CampaignClosed(_l("%(name)s has not opened for pledges yet.", name=campaign.name))
     if status == "closed":
         raise CampaignClosed(_l("%(name)s is closed; it takes no more pledges.", name=campaign.name))
+
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")
+EDITABLE = ("name", "city", "timezone", "starts_at", "ends_at", "goal")
+
+
+def _validated(values: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[Any]] = {}
+    if "slug" in values and (values["slug"] == CURRENT or not SLUG.match(values["slug"] or "")):
+        errors["slug"] = [_l("Use 2 to 64 lower-case letters, digits and hyphens (not 'current').")]
+    if "timezone" in values:
+        try:
+            ZoneInfo(values["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = [_l("Use a time zone name such as America/New_York.")]
+    if values.get("goal") is not None and values["goal"] < 1:
+        errors["goal"] = [_l("A goal is at least 1, or null for none.")]
+    if errors:
+        raise InvalidInput(INVALID_FIELDS, errors)
+    return values
+
+
+def _check_window(campaign: Campaign) -> None:
+    if campaign.starts_at >= campaign.ends_at:
+        raise InvalidInput(INVALID_FIELDS, {"ends_at": [_l("A campaign must end after it starts.")]})
+
+
+def create_campaign(values: dict[str, Any], actor: str) -> Campaign:
+    """A new campaign (slug, name, city, timezone, starts_at, ends_at, goal?)."""
+    values = _validated(values)
+    with write_transaction():
+        if db.session.scalars(db.select(Campaign).where(Campaign.slug == values["slug"])).first():
+            raise InvalidInput(INVALID_FIELDS, {"slug": [_l("A campaign with this slug exists already.")]})
+        campaign = Campaign(**{k: values.get(k) for k in ("slug", *EDITABLE)})
+        _check_window(campaign)
+        db.session.add(campaign)
+        record_action(actor, "campaign.create", campaign.slug, None, _describe(values))
+    return campaign
+
+
+def update_campaign(slug: str, changes: dict[str, Any], actor: str, reason: str | None = None) -> Campaign:
+    """Edit a campaign; `close: true` closes it early, `reopen: true` opens it again."""
+    changes = _validated(dict(changes))
+    with write_transaction():
+        campaign = db.session.scalars(db.select(Campaign).where(Campaign.slug == slug)).first()
+        if campaign is None:
+            raise NotFound(_l("There is no campaign '%(ref)s'.", ref=slug))
+        for name in EDITABLE:
+            if name in changes:
+                setattr(campaign, name, changes[name])
+        if changes.get("close"):
+            campaign.closed_at = utcnow()
+        if changes.get("reopen"):
+            campaign.closed_at = None
+        _check_window(campaign)
+        record_action(actor, "campaign.update", slug, reason, _describe(changes))
+    return campaign
+
+
+def _describe(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

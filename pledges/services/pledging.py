@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from flask import current_app
 
 from ..database import dialect_insert, utcnow, write_transaction
 from ..errors import INVALID_FIELDS, InvalidInput
@@ -27,7 +31,17 @@ class PledgeReceipt:
     created: bool  # False when this email had already pledged in this campaign
 
 
-def record_pledge(campaign_ref: str, pledge: dict[str, Any]) -> PledgeReceipt:
+def hash_address(address: str | None) -> str | None:
+    """A keyed hash of the client address: the same address links pledges, but cannot be read back."""
+    if not address:
+        return None
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
+
+
+def record_pledge(
+    campaign_ref: str, pledge: dict[str, Any], client_address: str | None = None
+) -> PledgeReceipt:
     """Record a validated pledge (see schemas.PledgeIn) and count it.
 
     The same email in the same campaign returns the first pledge, counted once,
@@ -53,6 +67,7 @@ def record_pledge(campaign_ref: str, pledge: dict[str, Any]) -> PledgeReceipt:
             "show_name": bool(pledge.get("show_name")),
             "created_at": now,
             "status": "counted",
+            "address_hash": hash_address(client_address),
         }
         inserted = db.session.execute(
             dialect_insert(Pledge)

@@ -10,7 +10,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -24,9 +23,10 @@ from marshmallow import ValidationError
 
 from ..caching import conditional
 from ..errors import CampaignClosed, InvalidInput, NotFound, error_page, field_messages
-from ..extensions import db, limiter
+from ..extensions import db
 from ..i18n import local_time
 from ..models import Campaign, Neighborhood
+from ..ratelimits import pledging
 from ..schemas import PledgeIn
 from ..services.businesses import shown_businesses
 from ..services.campaigns import current_campaign, find_campaign
@@ -38,10 +38,6 @@ from .forms import PledgeForm
 
 bp = Blueprint("web", __name__)
 THANKS_KEY = "thanks"
-
-
-def pledge_rate_limit() -> str:
-    return current_app.config["PLEDGE_RATE_LIMIT"]
 
 
 def event_day(campaign: Campaign) -> str:
@@ -95,14 +91,15 @@ def front_page() -> tuple[str, int]:
 
 
 @bp.post("/")
-@limiter.limit(pledge_rate_limit)
+@pledging
 def submit_pledge() -> Response | tuple[str, int]:
     form = PledgeForm.from_post(request.form)
     if form.trapped:
         session.pop(THANKS_KEY, None)
         return redirect(url_for("web.thanks"), 303)
     try:
-        receipt = record_pledge(form.campaign, PledgeIn().load(form.as_pledge()))
+        pledge = PledgeIn().load(form.as_pledge())
+        receipt = record_pledge(form.campaign, pledge, client_address=request.remote_addr)
     except ValidationError as error:
         form.errors = field_messages(error.normalized_messages())
     except InvalidInput as error:

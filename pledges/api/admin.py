@@ -1,0 +1,162 @@
+"""The mayor's office's API: pledges with their personal data, moderation, campaigns, audit.
+
+Every route needs an admin-scope key; every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from flask_smorest import Blueprint
+
+from ..auth import check_scope, current_key
+from ..ratelimits import api_read
+from ..schemas import (
+    AdminPledgeListOut,
+    AdminPledgeOut,
+    AdminPledgeQuery,
+    AuditListOut,
+    AuditQuery,
+    BulkRemoveIn,
+    BulkRemoveOut,
+    CampaignChangeIn,
+    CampaignIn,
+    CampaignOut,
+    ReasonIn,
+)
+from ..services.audit import audit_entries
+from ..services.campaigns import create_campaign, update_campaign
+from ..services.cursors import decode_cursor, encode_cursor
+from ..services.moderation import (
+    BulkCriteria,
+    PledgeFilter,
+    bulk_remove,
+    remove_pledge,
+    restore_pledge,
+    search_pledges,
+)
+
+blp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/api/v1/admin",
+    description="For the mayor's office: needs a key with the admin scope.",
+)
+ADMIN_RESPONSES = {401: "No key, or a wrong or revoked one", 403: "The key lacks the admin scope"}
+
+
+@blp.before_request
+def admins_only() -> None:
+    check_scope("admin")
+
+
+def actor() -> str:
+    key = current_key()
+    return key.name if key is not None else "unknown"
+
+
+def _page(rows: list[Any], limit: int, endpoint: str, position: Any, **args: Any) -> str | None:
+    if len(rows) <= limit:
+        return None
+    return url_for(
+        endpoint, **args, limit=limit, cursor=encode_cursor(*position(rows[limit - 1])), _external=True
+    )
+
+
+def _admin_pledge(pledge: Any, campaign: str, neighborhood: str) -> dict[str, Any]:
+    return {
+        "public_id": pledge.public_id,
+        "campaign": campaign,
+        "neighborhood": neighborhood,
+        "kind": pledge.kind,
+        "email": pledge.email,
+        "name": pledge.name,
+        "show_name": pledge.show_name,
+        "status": pledge.status,
+        "synthetic": pledge.synthetic,
+        "address_hash": pledge.address_hash,
+        "created_at": pledge.created_at,
+    }
+
+
+def _documented(view: Any) -> Any:
+    for status, description in ADMIN_RESPONSES.items():
+        view = blp.alt_response(status, description=description)(view)
+    return view
+
+
+@blp.route("/pledges")
+@api_read
+@blp.arguments(AdminPledgeQuery, location="query")
+@blp.response(200, AdminPledgeListOut)
+@_documented
+def list_pledges(query: dict[str, Any]) -> dict[str, Any]:
+    """Search pledges, newest first, with their personal data."""
+    limit, cursor = query.pop("limit"), query.pop("cursor")
+    rows = search_pledges(PledgeFilter(**query), limit + 1, decode_cursor(cursor) if cursor else None)
+    args = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in query.items() if v is not None}
+    next_url = _page(rows, limit, ".list_pledges", lambda row: (row[0].created_at, row[0].id), **args)
+    return {"pledges": [_admin_pledge(*row) for row in rows[:limit]], "next": next_url}
+
+
+@blp.route("/pledges/<pledge_id>/remove", methods=["POST"])
+@blp.arguments(ReasonIn)
+@blp.response(200, AdminPledgeOut)
+@blp.alt_response(404, description="No such pledge")
+@_documented
+def remove(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
+    """Take a pledge out of the count, with a reason; totals follow at once."""
+    return _admin_pledge(*remove_pledge(pledge_id, body["reason"], actor()))
+
+
+@blp.route("/pledges/<pledge_id>/restore", methods=["POST"])
+@blp.arguments(ReasonIn)
+@blp.response(200, AdminPledgeOut)
+@blp.alt_response(404, description="No such pledge")
+@_documented
+def restore(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
+    """Count a removed (or held) pledge again, with a reason; totals follow at once."""
+    return _admin_pledge(*restore_pledge(pledge_id, body["reason"], actor()))
+
+
+@blp.route("/pledges/bulk-remove", methods=["POST"])
+@blp.arguments(BulkRemoveIn)
+@blp.response(200, BulkRemoveOut)
+@_documented
+def bulk(body: dict[str, Any]) -> dict[str, Any]:
+    """Remove every pledge from one address hash or email domain in a time window (dry_run first)."""
+    reason, dry_run = body.pop("reason"), body.pop("dry_run")
+    return bulk_remove(BulkCriteria(**body), reason, actor(), dry_run)
+
+
+@blp.route("/campaigns", methods=["POST"])
+@blp.arguments(CampaignIn)
+@blp.response(201, CampaignOut)
+@_documented
+def new_campaign(body: dict[str, Any]) -> Any:
+    """Create a campaign."""
+    return create_campaign(body, actor())
+
+
+@blp.route("/campaigns/<slug>", methods=["PATCH"])
+@blp.arguments(CampaignChangeIn)
+@blp.response(200, CampaignOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def edit_campaign(body: dict[str, Any], slug: str) -> Any:
+    """Edit a campaign: dates, goal, name; `close: true` closes it early, `reopen: true` reopens it."""
+    reason = body.pop("reason", None)
+    return update_campaign(slug, body, actor(), reason)
+
+
+@blp.route("/audit")
+@api_read
+@blp.arguments(AuditQuery, location="query")
+@blp.response(200, AuditListOut)
+@_documented
+def audit(query: dict[str, Any]) -> dict[str, Any]:
+    """Every admin action, newest first."""
+    limit, cursor = query["limit"], query["cursor"]
+    rows = audit_entries(limit + 1, decode_cursor(cursor) if cursor else None)
+    return {"entries": rows[:limit], "next": _page(rows, limit, ".audit", lambda e: (e.created_at, e.id))}
