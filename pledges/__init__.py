@@ -67,7 +67,8 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from . import health, web
-    from .api import admin, campaigns, neighborhoods
+    from .api import admin, campaigns, docs, neighborhoods
+    from .web import embed
 
     live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
@@ -75,6 +76,8 @@ def register_blueprints(app: Flask) -> None:
     openapi.register_blueprint(admin.blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(embed.bp)
+    app.register_blueprint(docs.bp)
     limiter.exempt(health.bp)
 
     @app.before_request

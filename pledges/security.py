@@ -22,12 +22,32 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+CORS_EXPOSED = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+
+
 def add_security_headers(response: Response) -> Response:
     """setdefault: a route that must differ (an embeddable counter) sets its own first."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        response.headers.setdefault("X-Frame-Options", "DENY")  # for browsers without CSP 3
+    return response
+
+
+def allow_cross_origin_reads(response: Response) -> Response:
+    """Any site may read the public API from a browser, without cookies; writes and admin stay closed."""
+    path = request.path
+    if not path.startswith("/api/") or path.startswith("/api/v1/admin") or path.startswith("/api/docs"):
+        return response
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        return response
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, HEAD"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, If-None-Match"
+        response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
 
@@ -43,3 +63,4 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.session_interface = SessionInterface()
     app.after_request(add_security_headers)
+    app.after_request(allow_cross_origin_reads)

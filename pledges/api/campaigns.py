@@ -93,7 +93,9 @@ def get_totals_csv(campaign: str) -> Response:
 
 @blp.route("/<campaign>/neighborhoods/<slug>")
 @api_read
+@cacheable
 @blp.response(200, NeighborhoodTotalOut)
+@blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
 @blp.alt_response(404, description="No such campaign or neighborhood")
 def get_neighborhood_total(campaign: str, slug: str) -> Any:
     return neighborhood_total(find_campaign(campaign), slug)
@@ -111,6 +113,7 @@ def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
 
 @blp.route("/<campaign>/businesses")
 @api_read
+@cacheable
 @blp.arguments(BusinessesQuery, location="query")
 @blp.response(200, BusinessListOut)
 @blp.alt_response(404, description="No such campaign")
