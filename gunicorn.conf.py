@@ -16,3 +16,6 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-")
+# The longest request line gunicorn allows: long filter or cursor values reach the app,
+# which answers them with a JSON error instead of gunicorn's HTML 414.
+limit_request_line = 8190

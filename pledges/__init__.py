@@ -82,8 +82,8 @@ def register_blueprints(app: Flask) -> None:
 
     @app.before_request
     def check_request_body() -> None:
-        if request.method not in JSON_BODY_METHODS:
-            return
+        if request.method not in JSON_BODY_METHODS or request.routing_exception is not None:
+            return  # a 404 or 405 is answered as such, whatever the body
         if not is_api_path(request.path):
             csrf.protect()
             return
