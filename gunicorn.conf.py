@@ -16,6 +16,9 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-")
+# No client address and no query string in the access log (privacy): a query can carry an email.
+access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
 # The longest request line gunicorn allows: long filter or cursor values reach the app,
 # which answers them with a JSON error instead of gunicorn's HTML 414.
 limit_request_line = 8190

@@ -68,7 +68,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from . import health, web
     from .api import admin, campaigns, docs, neighborhoods
-    from .web import embed
+    from .web import admin as admin_pages
+    from .web import confirm, embed
 
     live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
@@ -77,6 +78,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(confirm.bp)
+    app.register_blueprint(admin_pages.bp)
     app.register_blueprint(docs.bp)
     limiter.exempt(health.bp)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -14,14 +17,17 @@ from .database import snapshot_read, write_transaction
 from .errors import ApiError
 from .extensions import db
 from .models import Campaign
-from .services.campaigns import find_campaign
+from .services.campaigns import create_campaign, find_campaign, update_campaign
+from .services.confirmation import retry_confirmations
 from .services.counts import find_drift, rebuild_counts
 from .services.demo import add_synthetic_pledges, purge_synthetic_pledges
 from .services.keys import SCOPES, KeyRequestError, create_key, list_keys, revoke_key
+from .services.privacy import anonymize_campaign, campaigns_to_anonymize
 from .services.seeding import import_neighborhoods, read_neighborhood_file, seed
 
 pledges_cli = AppGroup("pledges", help="Seed, count and demo pledges.")
 keys_cli = AppGroup("keys", help="Partner API keys.")
+campaigns_cli = AppGroup("campaigns", help="Create and edit campaigns.")
 neighborhoods_cli = AppGroup("neighborhoods", help="Manage the city's neighborhoods.")
 
 
@@ -153,7 +159,86 @@ def revoke_key_command(name: str) -> None:
     click.echo(f"revoked {name!r}")
 
 
+@pledges_cli.command("send-confirmations")
+def send_confirmations_command() -> None:
+    """Send the confirmation links that could not be sent before (run it from cron)."""
+    sent, failed = retry_confirmations()
+    click.echo(f"confirmation links sent: {sent}; still failing: {failed}")
+    if failed:
+        sys.exit(1)
+
+
+@pledges_cli.command("anonymize")
+@click.option(
+    "--campaign", "campaign_ref", help="One campaign (default: every campaign closed long enough ago)."
+)
+def anonymize_command(campaign_ref: str | None) -> None:
+    """Replace emails, names and address hashes with placeholders; the counts stay."""
+    days = current_app.config["ANONYMIZE_AFTER_DAYS"]
+    campaigns = [_campaign_or_exit(campaign_ref)] if campaign_ref else campaigns_to_anonymize(days)
+    if not campaigns:
+        click.echo(f"no campaign closed more than {days} days ago")
+    for campaign in campaigns:
+        slug = campaign.slug
+        click.echo(f"{slug}: {anonymize_campaign(campaign)} pledges anonymized")
+
+
+UTC_TIME = click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"])
+
+
+def _campaign_values(options: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in options.items() if v is not None}
+    for moment in ("starts_at", "ends_at"):
+        if moment in values and values[moment].tzinfo is None:
+            values[moment] = values[moment].replace(tzinfo=UTC)
+    return values
+
+
+def _apply_or_exit(action: Callable[[], Campaign]) -> Campaign:
+    try:
+        return action()
+    except ApiError as error:
+        details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in (error.fields or {}).items())
+        raise click.ClickException(f"{error.message} {details}".strip()) from error
+
+
+@campaigns_cli.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--city", required=True)
+@click.option("--timezone", "timezone_name", required=True, help="e.g. America/New_York")
+@click.option(
+    "--starts", "starts_at", type=UTC_TIME, required=True, help="ISO time with offset, or a date (UTC)"
+)
+@click.option("--ends", "ends_at", type=UTC_TIME, required=True)
+@click.option("--goal", type=click.IntRange(min=1))
+def create_campaign_command(**options: Any) -> None:
+    """Create a campaign."""
+    options["timezone"] = options.pop("timezone_name")
+    campaign = _apply_or_exit(lambda: create_campaign(_campaign_values(options), actor="cli"))
+    click.echo(f"created {campaign.slug} ({campaign.status})")
+
+
+@campaigns_cli.command("update")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--city")
+@click.option("--timezone", "timezone_name")
+@click.option("--starts", "starts_at", type=UTC_TIME)
+@click.option("--ends", "ends_at", type=UTC_TIME)
+@click.option("--goal", type=click.IntRange(min=1))
+@click.option("--close", is_flag=True, default=None, help="Close it now, before its end.")
+@click.option("--reopen", is_flag=True, default=None, help="Open it again after closing it early.")
+@click.option("--reason")
+def update_campaign_command(slug: str, reason: str | None, **options: Any) -> None:
+    """Edit a campaign: dates, goal, name; close it early or reopen it."""
+    options["timezone"] = options.pop("timezone_name")
+    campaign = _apply_or_exit(lambda: update_campaign(slug, _campaign_values(options), "cli", reason))
+    click.echo(f"updated {campaign.slug} ({campaign.status})")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(pledges_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(campaigns_cli)
     app.cli.add_command(neighborhoods_cli)

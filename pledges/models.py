@@ -48,10 +48,10 @@ class Campaign(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def status_at(self, now: datetime) -> str:
-        if now < self.starts_at:
-            return "upcoming"
         if now >= self.ends_at or (self.closed_at is not None and now >= self.closed_at):
             return "closed"
+        if now < self.starts_at:
+            return "upcoming"
         return "open"
 
     @property
@@ -94,6 +94,10 @@ class Pledge(db.Model):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     # HMAC of the client address with SECRET_KEY: links a burst of pledges without keeping the address.
     address_hash: Mapped[str | None] = mapped_column(String(64))
+    # Email confirmation (PLEDGE_CONFIRMATION=email): a pending pledge counts once confirmed.
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmation_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @staticmethod
     def new_public_id() -> str:

@@ -216,6 +216,9 @@ class AdminPledgeOut(Schema):
     synthetic = fields.Boolean()
     address_hash = fields.String(allow_none=True)
     created_at = UTCTimestamp()
+    confirmation_sent_at = UTCTimestamp(allow_none=True)
+    confirmation_failures = fields.Integer()
+    confirmed_at = UTCTimestamp(allow_none=True)
 
 
 class AdminPledgeListOut(Schema):
@@ -283,6 +286,36 @@ class AuditEntryOut(Schema):
 class AuditListOut(Schema):
     entries = fields.List(fields.Nested(AuditEntryOut))
     next = fields.String(allow_none=True)
+
+
+class AbuseQuery(Schema):
+    campaign = fields.String(load_default="current")
+    hours = fields.Integer(load_default=24, validate=validate.Range(min=1, max=24 * 14))
+
+
+class AbuseAddressOut(Schema):
+    address_hash = fields.String()
+    pledges = fields.Integer()
+    flagged = fields.Boolean()
+
+
+class AbuseDomainOut(Schema):
+    email_domain = fields.String()
+    pledges = fields.Integer()
+    flagged = fields.Boolean()
+
+
+class AbuseHourOut(Schema):
+    start = UTCTimestamp()
+    addresses = fields.List(fields.Nested(AbuseAddressOut))
+    domains = fields.List(fields.Nested(AbuseDomainOut))
+
+
+class AbuseReportOut(Schema):
+    campaign = fields.String()
+    address_threshold = fields.Integer()
+    domain_threshold = fields.Integer()
+    hours = fields.List(fields.Nested(AbuseHourOut))
 
 
 class ErrorBody(Schema):

@@ -108,6 +108,8 @@ def make_app(database_url: str, tmp_path: Path, **overrides: object) -> Flask:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "PLEDGE_RATE_LIMIT": "10000/minute",
         "RATELIMIT_DEFAULT": "10000/minute",
+        # Every test request comes from one address: no burst unless a test asks for one.
+        "BURST_LIMIT": 100_000,
     }
     settings.update(overrides)
     app = create_app(settings)

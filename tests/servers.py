@@ -47,6 +47,7 @@ def server_env(
             "PLEDGE_RATE_LIMIT": UNLIMITED,
             "API_RATE_LIMIT": UNLIMITED,
             "API_KEY_RATE_LIMIT": UNLIMITED,
+            "BURST_LIMIT": "100000",
             "PYTHONUNBUFFERED": "1",
         }
     )

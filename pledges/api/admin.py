@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_smorest import Blueprint
 
 from ..auth import check_scope, current_key
 from ..ratelimits import api_read
 from ..schemas import (
+    AbuseQuery,
+    AbuseReportOut,
     AdminPledgeListOut,
     AdminPledgeOut,
     AdminPledgeQuery,
@@ -25,8 +27,9 @@ from ..schemas import (
     CampaignOut,
     ReasonIn,
 )
+from ..services.abuse import abuse_report
 from ..services.audit import audit_entries
-from ..services.campaigns import create_campaign, update_campaign
+from ..services.campaigns import create_campaign, find_campaign, update_campaign
 from ..services.cursors import decode_cursor, encode_cursor
 from ..services.moderation import (
     BulkCriteria,
@@ -77,6 +80,9 @@ def _admin_pledge(pledge: Any, campaign: str, neighborhood: str) -> dict[str, An
         "synthetic": pledge.synthetic,
         "address_hash": pledge.address_hash,
         "created_at": pledge.created_at,
+        "confirmation_sent_at": pledge.confirmation_sent_at,
+        "confirmation_failures": pledge.confirmation_failures,
+        "confirmed_at": pledge.confirmed_at,
     }
 
 
@@ -160,3 +166,20 @@ def audit(query: dict[str, Any]) -> dict[str, Any]:
     limit, cursor = query["limit"], query["cursor"]
     rows = audit_entries(limit + 1, decode_cursor(cursor) if cursor else None)
     return {"entries": rows[:limit], "next": _page(rows, limit, ".audit", lambda e: (e.created_at, e.id))}
+
+
+@blp.route("/abuse")
+@api_read
+@blp.arguments(AbuseQuery, location="query")
+@blp.response(200, AbuseReportOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def abuse(query: dict[str, Any]) -> dict[str, Any]:
+    """Per hour, the address hashes and email domains with the most pledges; flagged above thresholds."""
+    campaign = find_campaign(query["campaign"])
+    return {
+        "campaign": campaign.slug,
+        "address_threshold": current_app.config["ABUSE_ADDRESS_THRESHOLD"],
+        "domain_threshold": current_app.config["ABUSE_DOMAIN_THRESHOLD"],
+        "hours": abuse_report(campaign, query["hours"]),
+    }

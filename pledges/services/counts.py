@@ -63,13 +63,13 @@ def count_pledge(campaign_id: int, neighborhood_id: int, kind: str, created_at: 
     )
 
 
-def _hour_bucket():  # type: ignore[no-untyped-def]
+def hour_bucket():  # type: ignore[no-untyped-def]
     if db.session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:00:00", Pledge.created_at)
     return func.date_trunc("hour", Pledge.created_at)
 
 
-def _as_hour(value: str | datetime) -> datetime:
+def as_hour(value: str | datetime) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC)
@@ -93,12 +93,12 @@ def tally_pledges(*conditions: Any) -> tuple[NeighborhoodDeltas, HourlyDeltas]:
         .group_by(Pledge.neighborhood_id, Pledge.kind)
     ):
         by_neighborhood[(n, k)] = c
-    bucket = _hour_bucket().label("hour")
+    bucket = hour_bucket().label("hour")
     by_hour: HourlyDeltas = Counter()
     for h, k, c in db.session.execute(
         db.select(bucket, Pledge.kind, func.count()).where(*conditions).group_by(bucket, Pledge.kind)
     ):
-        by_hour[(_as_hour(h), k)] = c
+        by_hour[(as_hour(h), k)] = c
     return by_neighborhood, by_hour
 
 

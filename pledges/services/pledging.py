@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import func
 
 from ..database import dialect_insert, utcnow, write_transaction
 from ..errors import INVALID_FIELDS, InvalidInput
@@ -16,6 +17,7 @@ from ..extensions import db
 from ..models import Neighborhood, Pledge
 from ..schemas import CHOOSE_NEIGHBORHOOD
 from .campaigns import find_campaign, require_open
+from .confirmation import confirmation_required, resend_if_due, send_confirmation
 from .counts import count_pledge
 
 
@@ -47,7 +49,33 @@ def record_pledge(
     The same email in the same campaign returns the first pledge, counted once,
     also when both requests race on different workers: the unique (campaign, email)
     constraint decides, and the pledge and its count commit together.
+
+    A pledge waits uncounted when the campaign asks for email confirmation
+    ("pending"), or when its address sent a burst of pledges ("held", for an admin
+    to release); both are answered like any other, so a bot learns nothing.
     """
+    receipt = _record(campaign_ref, pledge, hash_address(client_address))
+    if receipt.status == "pending":
+        # A failure leaves the pledge pending, to be retried; it is never lost.
+        (send_confirmation if receipt.created else resend_if_due)(receipt.id)
+    return receipt
+
+
+def _in_burst(campaign_id: int, address_hash: str | None, now: datetime) -> bool:
+    if address_hash is None:
+        return False
+    since = now - timedelta(minutes=current_app.config["BURST_WINDOW_MINUTES"])
+    recent = db.session.scalar(
+        db.select(func.count())
+        .select_from(Pledge)
+        .where(
+            Pledge.campaign_id == campaign_id, Pledge.address_hash == address_hash, Pledge.created_at >= since
+        )
+    )
+    return recent >= current_app.config["BURST_LIMIT"]
+
+
+def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None) -> PledgeReceipt:
     with write_transaction():
         now = utcnow()
         campaign = find_campaign(campaign_ref)
@@ -67,8 +95,12 @@ def record_pledge(
             "show_name": bool(pledge.get("show_name")),
             "created_at": now,
             "status": "counted",
-            "address_hash": hash_address(client_address),
+            "address_hash": address_hash,
         }
+        if _in_burst(campaign.id, address_hash, now):
+            values["status"] = "held"
+        elif confirmation_required():
+            values["status"] = "pending"
         inserted = db.session.execute(
             dialect_insert(Pledge)
             .values(values)
@@ -77,15 +109,21 @@ def record_pledge(
         ).scalar()
         if inserted is None:
             return _existing_receipt(campaign.id, pledge["email"])
-        count_pledge(campaign.id, neighborhood.id, values["kind"], now, +1)
+        if values["status"] == "counted":
+            count_pledge(campaign.id, neighborhood.id, values["kind"], now, +1)
         return PledgeReceipt(
             id=values["public_id"],
             kind=values["kind"],
             neighborhood=neighborhood.slug,
-            status="counted",
+            status=public_status(values["status"]),
             created_at=now,
             created=True,
         )
+
+
+def public_status(status: str) -> str:
+    """Held and removed pledges are answered as counted: moderation is not the pledger's to probe."""
+    return "pending" if status == "pending" else "counted"
 
 
 def _existing_receipt(campaign_id: int, email: str) -> PledgeReceipt:
@@ -98,8 +136,7 @@ def _existing_receipt(campaign_id: int, email: str) -> PledgeReceipt:
         id=first.public_id,
         kind=first.kind,
         neighborhood=slug,
-        # Held and removed pledges are answered as counted: moderation is not the pledger's to probe.
-        status="pending" if first.status == "pending" else "counted",
+        status=public_status(first.status),
         created_at=first.created_at,
         created=False,
     )

@@ -1,0 +1,145 @@
+"""Email confirmation (PLEDGE_CONFIRMATION=email): a pending pledge counts once its link is used.
+
+The link is signed and expires after 7 days. Opening it shows a page whose button
+confirms (a POST), so mail scanners that only follow links confirm nothing. A
+failed send keeps the pledge pending, to be retried; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..database import utcnow, write_transaction
+from ..extensions import db
+from ..mail import send_mail
+from ..models import Campaign, Pledge
+from .counts import count_pledge
+
+log = logging.getLogger(__name__)
+SALT = "pledge-confirmation"
+LINK_LIFETIME = timedelta(days=7)
+
+SUBJECT = "Confirm your porch light pledge / Confirme su compromiso"
+BODY = """Thank you for pledging to leave your porch light on for {campaign}.
+Open this link and press the button to confirm, so your pledge counts:
+
+{link}
+
+The link works for 7 days. If you did not pledge, ignore this message.
+
+---
+
+Gracias por comprometerse a dejar encendida la luz de su porche en {campaign}.
+Abra este enlace y pulse el botón para confirmar, así su compromiso cuenta:
+
+{link}
+
+El enlace vale 7 días. Si usted no se comprometió, ignore este mensaje.
+"""
+
+
+class ConfirmationError(ValueError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "expired" or "invalid"
+
+
+def confirmation_required() -> bool:
+    return current_app.config["PLEDGE_CONFIRMATION"] == "email"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def confirmation_link(public_id: str) -> str:
+    return f"{current_app.config['PUBLIC_URL']}/confirm/{_serializer().dumps(public_id)}"
+
+
+def pledge_of_token(token: str) -> str:
+    """The public id a link stands for; ConfirmationError when it is forged or out of date."""
+    try:
+        return _serializer().loads(token, max_age=int(LINK_LIFETIME.total_seconds()))
+    except SignatureExpired as error:
+        raise ConfirmationError("expired") from error
+    except BadSignature as error:
+        raise ConfirmationError("invalid") from error
+
+
+def send_confirmation(public_id: str) -> bool:
+    """Mail the confirmation link; record the outcome. Never raises for a mail failure."""
+    email, name = db.session.execute(
+        db.select(Pledge.email, Campaign.name)
+        .join(Campaign, Campaign.id == Pledge.campaign_id)
+        .where(Pledge.public_id == public_id)
+    ).one()
+    db.session.rollback()
+    try:
+        send_mail(email, SUBJECT, BODY.format(campaign=name, link=confirmation_link(public_id)))
+    except (OSError, smtplib.SMTPException) as error:
+        # The address stays out of the log: the pledge's public id is enough to find it.
+        log.warning("confirmation mail for pledge %s failed: %s", public_id, type(error).__name__)
+        with write_transaction():
+            db.session.execute(
+                db.update(Pledge)
+                .where(Pledge.public_id == public_id)
+                .values(confirmation_failures=Pledge.confirmation_failures + 1)
+            )
+        return False
+    with write_transaction():
+        db.session.execute(
+            db.update(Pledge).where(Pledge.public_id == public_id).values(confirmation_sent_at=utcnow())
+        )
+    return True
+
+
+RESEND_AFTER = timedelta(hours=1)
+
+
+def resend_if_due(public_id: str) -> None:
+    """Pledging again with a pending email sends a fresh link, at most once an hour."""
+    sent_at = db.session.scalar(db.select(Pledge.confirmation_sent_at).where(Pledge.public_id == public_id))
+    db.session.rollback()
+    if sent_at is None or utcnow() - sent_at > RESEND_AFTER:
+        send_confirmation(public_id)
+
+
+def unsent_confirmations() -> list[str]:
+    """Pending pledges whose link has not gone out yet, and could still be used."""
+    oldest = utcnow() - LINK_LIFETIME
+    return list(
+        db.session.scalars(
+            db.select(Pledge.public_id).where(
+                Pledge.status == "pending", Pledge.confirmation_sent_at.is_(None), Pledge.created_at > oldest
+            )
+        )
+    )
+
+
+def retry_confirmations() -> tuple[int, int]:
+    """Send every unsent confirmation again: (sent, failed)."""
+    results = [send_confirmation(public_id) for public_id in unsent_confirmations()]
+    return results.count(True), results.count(False)
+
+
+def confirm_pledge(public_id: str) -> str:
+    """Count a pending pledge. "confirmed", or "already" when done before (confirming twice is harmless)."""
+    with write_transaction():
+        query = db.select(Pledge).where(Pledge.public_id == public_id)
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        pledge = db.session.scalars(query).first()
+        if pledge is None:
+            raise ConfirmationError("invalid")
+        if pledge.confirmed_at is not None:
+            return "already"
+        pledge.confirmed_at = utcnow()
+        if pledge.status == "pending":
+            pledge.status = "counted"
+            count_pledge(pledge.campaign_id, pledge.neighborhood_id, pledge.kind, pledge.created_at, +1)
+    return "confirmed"
