@@ -10,7 +10,7 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, config, i18n, live, security
+from . import auth, config, i18n, live, observability, security
 from .database import configure_engine
 from .extensions import csrf, db, limiter, migrate, openapi
 
@@ -30,6 +30,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config.from_environment(app.instance_path, overrides))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the contract's order
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    observability.init_app(app)
     register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
@@ -82,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(docs.bp)
     limiter.exempt(health.bp)
+    limiter.exempt(app.view_functions["metrics"])
 
     @app.before_request
     def check_request_body() -> None:

@@ -89,6 +89,9 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "ABUSE_DOMAIN_THRESHOLD": int(env.get("ABUSE_DOMAIN_THRESHOLD", "200")),
         "ANONYMIZE_AFTER_DAYS": int(env.get("ANONYMIZE_AFTER_DAYS", "180")),
         "ADMIN_IDLE_MINUTES": int(env.get("ADMIN_IDLE_MINUTES", "30")),
+        # Operations: JSON lines on stderr (or "plain" to leave logging as it is).
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # Live totals: how often each process looks for changes, and the stream's quiet-time heartbeat.
         "LIVE_POLL_SECONDS": float(env.get("LIVE_POLL_SECONDS", "1")),
         "STREAM_HEARTBEAT_SECONDS": float(env.get("STREAM_HEARTBEAT_SECONDS", "15")),

@@ -18,6 +18,7 @@ from sqlalchemy import func
 
 from .extensions import db
 from .models import NeighborhoodCount
+from .observability import STREAM_CLIENTS
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,14 @@ class Broadcaster:
     def subscribe(self, campaign_id: int, version: Version) -> Subscription:
         """Watch a campaign for a stream that was just sent the totals of `version`."""
         subscription = Subscription(campaign_id, version)
+        STREAM_CLIENTS.inc()
         with self._lock:
             self._subscriptions.setdefault(campaign_id, set()).add(subscription)
             self._start()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        STREAM_CLIENTS.dec()
         with self._lock:
             subscribers = self._subscriptions.get(subscription.campaign_id, set())
             subscribers.discard(subscription)

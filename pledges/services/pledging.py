@@ -15,6 +15,7 @@ from ..database import dialect_insert, utcnow, write_transaction
 from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Neighborhood, Pledge
+from ..observability import PLEDGES
 from ..schemas import CHOOSE_NEIGHBORHOOD
 from .campaigns import find_campaign, require_open
 from .confirmation import confirmation_required, resend_if_due, send_confirmation
@@ -108,7 +109,9 @@ def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None)
             .returning(Pledge.id)
         ).scalar()
         if inserted is None:
+            PLEDGES.labels("duplicate").inc()
             return _existing_receipt(campaign.id, pledge["email"])
+        PLEDGES.labels(values["status"]).inc()
         if values["status"] == "counted":
             count_pledge(campaign.id, neighborhood.id, values["kind"], now, +1)
         return PledgeReceipt(

@@ -7,12 +7,16 @@ CI=true, a CHROMIUM that is set but cannot be launched fails the run, and so doe
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -118,10 +122,14 @@ def new_context(browser: Browser, server: str) -> Iterator[Callable[..., Browser
     contexts: list[BrowserContext] = []
 
     def make(
-        *, javascript: bool = True, viewport: dict[str, int] = DESKTOP, **options: Any
+        *,
+        javascript: bool = True,
+        viewport: dict[str, int] = DESKTOP,
+        base_url: str | None = None,
+        **options: Any,
     ) -> BrowserContext:
         context = browser.new_context(
-            base_url=server, java_script_enabled=javascript, viewport=viewport, **options
+            base_url=base_url or server, java_script_enabled=javascript, viewport=viewport, **options
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -130,6 +138,95 @@ def new_context(browser: Browser, server: str) -> Iterator[Callable[..., Browser
     yield make
     for context in contexts:
         context.close()
+
+
+class FlakyLink:
+    """A TCP relay in front of the test server that a test can cut, as a dropped Wi-Fi link would be.
+
+    `cut()` ends every connection through it at once and refuses new ones (accepted, then closed
+    unanswered) until `restore()`; `refused` counts those, so a test can wait for a retry to fail.
+    """
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self._target = (parts.hostname, parts.port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._up = threading.Event()
+        self._up.set()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self.refused = 0
+        self._refusal = threading.Condition()
+        threading.Thread(target=self._accept, name="flaky-link", daemon=True).start()
+
+    def cut(self) -> None:
+        self._up.clear()
+        with self._lock:
+            dropped, self._open = self._open, set()
+        for sock in dropped:
+            self._end(sock)
+
+    def restore(self) -> None:
+        self._up.set()
+
+    def wait_for_refusals(self, count: int, timeout: float) -> bool:
+        """Whether `count` connections have been refused since the link was made, within `timeout` s."""
+        with self._refusal:
+            return self._refusal.wait_for(lambda: self.refused >= count, timeout)
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if not self._up.is_set():
+                self._end(client)
+                with self._refusal:
+                    self.refused += 1
+                    self._refusal.notify_all()
+                continue
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                self._end(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass  # cut, or the other side went away
+        finally:
+            with self._lock:
+                self._open.difference_update((source, sink))
+            self._end(source)
+            self._end(sink)
+
+    @staticmethod
+    def _end(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # already closed by the other side
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+@pytest.fixture
+def flaky_link(server: str) -> Iterator[FlakyLink]:
+    """The test server behind a link the test can cut and restore; browse it at `flaky_link.url`."""
+    link = FlakyLink(server)
+    yield link
+    link.close()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@
   var connection = root.querySelector("[data-connection]");
   var POLL_MS = 5000;
   var CHART_MS = 30000;
+  var RETRY_STREAM_MS = 30000;
   var lastTotal = null;
   var chartLoaded = Date.now();
 
@@ -93,31 +94,42 @@
     }
   }
 
+  var pollTimer = null;
+
   function poll() {
+    // Polling is the fallback; a projector stays open all evening, so keep trying to go live again.
+    setTimeout(function () { if (window.EventSource) { stream(); } }, RETRY_STREAM_MS);
+    if (pollTimer !== null) { return; }
     setState("polling");
     function once() {
       fetch(root.getAttribute("data-totals-url"), { cache: "no-cache", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (t) { if (t) { showTotals(t); } })
-        .catch(function () { /* offline for a moment */ })
-        .then(function () { setTimeout(once, POLL_MS); });
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+        .then(function (t) { showTotals(t); setState("polling"); })
+        .catch(function () { setState("reconnecting"); })
+        .then(function () { if (pollTimer !== null) { pollTimer = setTimeout(once, POLL_MS); } });
     }
+    pollTimer = 0;
     once();
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearTimeout(pollTimer); }
+    pollTimer = null;
   }
 
   function stream() {
     var source = new EventSource(root.getAttribute("data-stream-url"));
     var opened = false;
     var failures = 0;
-    source.addEventListener("open", function () { opened = true; failures = 0; setState("live"); });
+    source.addEventListener("open", function () { opened = true; failures = 0; stopPolling(); setState("live"); });
     source.addEventListener("totals", function (e) { showTotals(JSON.parse(e.data)); });
     source.addEventListener("error", function () {
       failures += 1;
-      // EventSource reconnects by itself; if it never got through, or keeps failing, poll instead.
+      // EventSource reconnects by itself; if it never got through, or keeps failing, poll for a while.
       if (source.readyState === EventSource.CLOSED || (!opened && failures >= 3) || failures >= 10) {
         source.close();
         poll();
-      } else {
+      } else if (pollTimer === null) {
         setState("reconnecting");
       }
     });

@@ -1,0 +1,106 @@
+"""Operations: JSON logs with a request id, and Prometheus metrics at /metrics.
+
+Logs carry no personal data: paths without query strings, no client addresses,
+no emails. Metrics are per route template (never a raw path).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+request_log = logging.getLogger("porchlight.request")
+
+REQUEST_SECONDS = Histogram(
+    "porchlight_request_duration_seconds",
+    "Time to answer a request, by route template, method and status.",
+    ["route", "method", "status"],
+)
+PLEDGES = Counter("porchlight_pledges_total", "Pledges taken, by outcome.", ["outcome"])
+STREAM_CLIENTS = Gauge("porchlight_stream_clients", "Open live-totals streams.", multiprocess_mode="livesum")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+
+
+def start_request() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def finish_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    REQUEST_SECONDS.labels(route, request.method, str(response.status_code)).observe(elapsed)
+    request_log.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": request.path,  # never the query string: it could carry an email
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            }
+        },
+    )
+    return response
+
+
+def metrics() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # every gunicorn worker's numbers together
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    if app.config["LOG_FORMAT"] == "json":
+        configure_logging(app.config["LOG_LEVEL"])
+    app.before_request(start_request)
+    app.after_request(finish_request)
+    app.add_url_rule("/metrics", "metrics", metrics)
