@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate seed translations extract-messages bench-totals bench-demo clean
+.PHONY: run test lint format migrate seed translations extract-messages scale-out bench-totals bench-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Two instances on one PostgreSQL and one Redis (they must be running; see README).
+scale-out: $(VENV)/.installed-dev
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest tests/test_scale_out.py -v
 
 bench-totals: $(VENV)/.installed-dev
 	$(BIN)/python bench/totals_flat.py
