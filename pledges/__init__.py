@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, config, i18n, live, observability, security
 from .database import configure_engine
+from .errors import ApiError
 from .extensions import csrf, db, limiter, migrate, openapi
 
 JSON_BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -94,8 +96,39 @@ def register_blueprints(app: Flask) -> None:
             return
         if not request.is_json:
             raise UnsupportedMediaType()
-        if not request.get_data(cache=True):
+        body = request.get_data(cache=True)
+        if not body:
             raise BadRequest()
+        if json_nesting(body) > MAX_JSON_NESTING:
+            raise ApiError(_l("The JSON body nests too deeply (at most %(n)s levels).", n=MAX_JSON_NESTING))
+
+
+MAX_JSON_NESTING = 32
+
+
+def json_nesting(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON body, without parsing it.
+
+    Python's parser recurses: a 16 KiB body of brackets would exhaust its stack.
+    """
+    deepest = depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def is_api_path(path: str) -> bool:
