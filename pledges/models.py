@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,10 +74,25 @@ class Pledge(db.Model):
     __tablename__ = "pledges"
     __table_args__ = (
         UniqueConstraint("campaign_id", "email"),
-        # The wall of shown businesses: newest first, without reading every pledge.
-        Index("ix_pledges_shown", "campaign_id", "show_name", "created_at"),
-        # Abuse analysis and bulk removal by address within a time window.
-        Index("ix_pledges_address", "campaign_id", "address_hash", "created_at"),
+        # The wall of shown businesses: newest first, without reading every pledge. Partial, so
+        # the many pledges that are not shown cost no index entry.
+        Index(
+            "ix_pledges_shown",
+            "campaign_id",
+            "created_at",
+            "id",
+            sqlite_where=text("show_name = 1"),
+            postgresql_where=text("show_name"),
+        ),
+        # Abuse analysis and bulk removal by address within a time window (synthetic pledges have none).
+        Index(
+            "ix_pledges_address",
+            "campaign_id",
+            "address_hash",
+            "created_at",
+            sqlite_where=text("address_hash IS NOT NULL"),
+            postgresql_where=text("address_hash IS NOT NULL"),
+        ),
         CheckConstraint("kind IN ('resident', 'business')", name="kind"),
         CheckConstraint("status IN ('counted', 'pending', 'held', 'removed')", name="status"),
     )

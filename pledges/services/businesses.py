@@ -31,7 +31,7 @@ def shown_businesses(
         .join(Neighborhood, Neighborhood.id == Pledge.neighborhood_id)
         .where(
             Pledge.campaign_id == campaign.id,
-            Pledge.show_name.is_(True),
+            Pledge.show_name == True,  # noqa: E712 - "= 1" matches the partial index on SQLite
             Pledge.kind == "business",
             Pledge.status == "counted",
         )
