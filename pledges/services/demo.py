@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, insert, text
 
@@ -62,14 +62,30 @@ def add_synthetic_pledges(
             by_neighborhood[(neighborhood_id, kind)] += 1
             by_hour[(hour_of(created_at), kind)] += 1
         with write_transaction():
-            if db.session.get_bind().dialect.name == "sqlite":
-                # A million rows' index pages do not fit SQLite's default 2 MiB page cache.
-                db.session.execute(text("PRAGMA cache_size=-131072"))
-            # Core, not ORM: one executemany per chunk, whatever mix of NULL names it holds.
-            db.session.execute(insert(Pledge.__table__), rows)
+            _insert_rows(rows)
             apply_deltas(campaign_id, by_neighborhood, by_hour)
         added += size
     return added
+
+
+COPY_COLUMNS = ("public_id", "campaign_id", "neighborhood_id", "kind", "email", "name", "show_name")
+COPY_COLUMNS += ("created_at", "status", "synthetic")
+
+
+def _insert_rows(rows: list[dict]) -> None:
+    """Bulk-insert pledge rows in the caller's transaction, the fastest way each database offers."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        cursor = db.session.connection().connection.dbapi_connection.cursor()
+        with cursor.copy(f"COPY pledges ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                # The column holds naive UTC, as UTCDateTime writes it.
+                row = {**row, "created_at": row["created_at"].astimezone(UTC).replace(tzinfo=None)}
+                copy.write_row(tuple(row[column] for column in COPY_COLUMNS))
+        return
+    # A million rows' index pages do not fit SQLite's default 2 MiB page cache.
+    db.session.execute(text("PRAGMA cache_size=-131072"))
+    # Core, not ORM: one executemany per chunk, whatever mix of NULL names it holds.
+    db.session.execute(insert(Pledge.__table__), rows)
 
 
 def purge_synthetic_pledges(campaign: Campaign) -> int:
