@@ -56,10 +56,10 @@ scale-out: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests/test_scale_out.py -v
 
 bench-totals: $(VENV)/.installed-dev
-	$(BIN)/python bench/totals_flat.py
+	$(BIN)/python bench/totals_flat.py $(BENCH_ARGS)
 
 bench-demo: $(VENV)/.installed-dev
-	$(BIN)/python bench/demo_speed.py
+	$(BIN)/python bench/demo_speed.py $(BENCH_ARGS)
 
 # After changing visible text: extract, then translate the new entries in each messages.po.
 extract-messages: $(VENV)/.installed
