@@ -47,6 +47,8 @@ def engine_options(url: str) -> dict[str, Any]:
         options["connect_args"] = {"timeout": 30}
     else:
         options["pool_pre_ping"] = True
+        # A database that accepts connections but never answers must become a 503, not a hang.
+        options["connect_args"] = {"connect_timeout": 5}
     return options
 
 

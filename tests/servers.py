@@ -115,22 +115,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(
-    database_url: str,
-    tmp_path: Path,
-    workers: int = 4,
-    extra_env: Mapping[str, str] | None = None,
-) -> Iterator[str]:
-    """Migrate and seed `database_url`, serve it with gunicorn, yield the base URL, then stop it.
+def serve(
+    env: Mapping[str, str], tmp_path: Path, workers: int = 4
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """gunicorn with the production settings on a database already prepared: (base URL, master process).
 
-    The server's output goes to server_log_path(tmp_path), for a failing test to print.
+    Its output goes to server_log_path(tmp_path), for a failing test to print.
     """
-    env = server_env(database_url, tmp_path, extra_env)
-    prepare_database(env)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = server_log_path(tmp_path)
-    # The production settings (gevent workers), on a port of the test's own.
     command = [
         sys.executable,
         "-m",
@@ -149,7 +143,7 @@ def running_server(
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=env,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -157,6 +151,20 @@ def running_server(
         )
     try:
         wait_until_healthy(process, base_url, log)
-        yield base_url
+        yield base_url, process
     finally:
         stop(process)
+
+
+@contextmanager
+def running_server(
+    database_url: str,
+    tmp_path: Path,
+    workers: int = 4,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Migrate and seed `database_url`, serve it with gunicorn, yield the base URL, then stop it."""
+    env = server_env(database_url, tmp_path, extra_env)
+    prepare_database(env)
+    with serve(env, tmp_path, workers) as (base_url, _process):
+        yield base_url
