@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
@@ -16,6 +18,7 @@ from .extensions import db
 # Write transactions on SQLite start with BEGIN IMMEDIATE: a deferred transaction
 # that reads first cannot upgrade its lock under load and fails "database is locked".
 IMMEDIATE = "porchlight_immediate"
+LOCK_WAIT_MS = 30_000  # how long a writer waits for SQLite's write lock before giving up
 
 
 class UTCDateTime(TypeDecorator):
@@ -50,15 +53,44 @@ def configure_engine(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if connection.get_execution_options().get(IMMEDIATE, False):
+            _begin_immediate(connection.connection.dbapi_connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write lock in short sleeps.
+
+    SQLite's own busy wait sleeps inside C, which would freeze a whole gevent worker
+    (and every stream it holds); time.sleep lets the other greenlets run meanwhile.
+    """
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline, pause = time.monotonic() + LOCK_WAIT_MS / 1000, 0.0005
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.004)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+
+
+# One SQLite writer at a time per process: the others wait here, cooperatively under gevent,
+# instead of polling the file lock. Re-entrant, so a nested write transaction cannot hang.
+_SQLITE_WRITER = threading.RLock()
 
 
 @contextmanager
@@ -68,13 +100,15 @@ def write_transaction() -> Iterator[None]:
     if session.in_transaction():
         # A read-only transaction left open by the caller would be a deferred one.
         session.commit()
-    session.connection(execution_options={IMMEDIATE: True})
-    try:
-        yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    with _SQLITE_WRITER if sqlite else nullcontext():
+        session.connection(execution_options={IMMEDIATE: True})
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 @contextmanager
@@ -89,13 +123,3 @@ def snapshot_read() -> Iterator[None]:
         yield
     finally:
         session.rollback()
-
-
-def dialect_insert(table: Any) -> Any:
-    """An INSERT that supports on_conflict_do_nothing/on_conflict_do_update on this database."""
-    name = db.session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database: {name}")

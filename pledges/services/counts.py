@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import bindparam, delete, func, text
 
-from ..database import dialect_insert, utcnow
+from ..database import UTCDateTime, utcnow
 from ..extensions import db
 from ..models import HourlyCount, NeighborhoodCount, Pledge
 
@@ -22,6 +22,20 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+# Race-free upserts in the syntax SQLite and PostgreSQL share. Written once as text: SQLAlchemy
+# recompiled the equivalent insert().on_conflict_do_update() on every pledge, inside the write lock.
+NEIGHBORHOOD_UPSERT = text(
+    "INSERT INTO neighborhood_counts (campaign_id, neighborhood_id, kind, count, updated_at) "
+    "VALUES (:campaign_id, :neighborhood_id, :kind, :count, :updated_at) "
+    "ON CONFLICT (campaign_id, neighborhood_id, kind) DO UPDATE "
+    "SET count = neighborhood_counts.count + excluded.count, updated_at = excluded.updated_at"
+).bindparams(bindparam("updated_at", type_=UTCDateTime()))
+HOURLY_UPSERT = text(
+    "INSERT INTO hourly_counts (campaign_id, hour, kind, count) VALUES (:campaign_id, :hour, :kind, :count) "
+    "ON CONFLICT (campaign_id, hour, kind) DO UPDATE SET count = hourly_counts.count + excluded.count"
+).bindparams(bindparam("hour", type_=UTCDateTime()))
+
+
 def apply_deltas(campaign_id: int, by_neighborhood: NeighborhoodDeltas, by_hour: HourlyDeltas) -> None:
     """Add the deltas to the stored counts with race-free upserts, inside the caller's transaction."""
     now = utcnow()
@@ -31,28 +45,14 @@ def apply_deltas(campaign_id: int, by_neighborhood: NeighborhoodDeltas, by_hour:
         if d
     ]
     if rows:
-        stmt = dialect_insert(NeighborhoodCount)
-        db.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["campaign_id", "neighborhood_id", "kind"],
-                set_={"count": NeighborhoodCount.count + stmt.excluded.count, "updated_at": now},
-            ),
-            rows,
-        )
+        db.session.execute(NEIGHBORHOOD_UPSERT, rows)
     rows = [
         {"campaign_id": campaign_id, "hour": h, "kind": k, "count": d}
         for (h, k), d in sorted(by_hour.items())
         if d
     ]
     if rows:
-        stmt = dialect_insert(HourlyCount)
-        db.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["campaign_id", "hour", "kind"],
-                set_={"count": HourlyCount.count + stmt.excluded.count},
-            ),
-            rows,
-        )
+        db.session.execute(HOURLY_UPSERT, rows)
 
 
 def count_pledge(campaign_id: int, neighborhood_id: int, kind: str, created_at: datetime, delta: int) -> None:

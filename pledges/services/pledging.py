@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import Boolean, bindparam, func, text
 
-from ..database import dialect_insert, utcnow, write_transaction
+from ..database import UTCDateTime, utcnow, write_transaction
 from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Neighborhood, Pledge
@@ -76,20 +76,32 @@ def _in_burst(campaign_id: int, address_hash: str | None, now: datetime) -> bool
     return recent >= current_app.config["BURST_LIMIT"]
 
 
+# The pledge's row, ON CONFLICT DO NOTHING so the unique (campaign, email) constraint decides a race.
+# Text, like the count upserts: compiled once, not on every pledge inside the write lock.
+PLEDGE_INSERT = text(
+    "INSERT INTO pledges (public_id, campaign_id, neighborhood_id, kind, email, name, show_name, "
+    "created_at, status, synthetic, address_hash, confirmation_failures) VALUES (:public_id, "
+    ":campaign_id, :neighborhood_id, :kind, :email, :name, :show_name, :created_at, :status, "
+    "false, :address_hash, 0) ON CONFLICT (campaign_id, email) DO NOTHING RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("show_name", type_=Boolean()))
+
+
 def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None) -> PledgeReceipt:
+    # Reads first, outside the write lock: it is held only for what must be atomic.
+    campaign = find_campaign(campaign_ref)
+    require_open(campaign, utcnow())
+    neighborhood = db.session.scalars(
+        db.select(Neighborhood).where(Neighborhood.slug == pledge["neighborhood"])
+    ).first()
+    if neighborhood is None:
+        raise InvalidInput(INVALID_FIELDS, {"neighborhood": [CHOOSE_NEIGHBORHOOD]})
+    campaign_id, neighborhood_id, neighborhood_slug = campaign.id, neighborhood.id, neighborhood.slug
     with write_transaction():
         now = utcnow()
-        campaign = find_campaign(campaign_ref)
-        require_open(campaign, now)
-        neighborhood = db.session.scalars(
-            db.select(Neighborhood).where(Neighborhood.slug == pledge["neighborhood"])
-        ).first()
-        if neighborhood is None:
-            raise InvalidInput(INVALID_FIELDS, {"neighborhood": [CHOOSE_NEIGHBORHOOD]})
         values = {
             "public_id": Pledge.new_public_id(),
-            "campaign_id": campaign.id,
-            "neighborhood_id": neighborhood.id,
+            "campaign_id": campaign_id,
+            "neighborhood_id": neighborhood_id,
             "kind": pledge["kind"],
             "email": pledge["email"],
             "name": pledge.get("name"),
@@ -98,26 +110,21 @@ def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None)
             "status": "counted",
             "address_hash": address_hash,
         }
-        if _in_burst(campaign.id, address_hash, now):
+        if _in_burst(campaign_id, address_hash, now):
             values["status"] = "held"
         elif confirmation_required():
             values["status"] = "pending"
-        inserted = db.session.execute(
-            dialect_insert(Pledge)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["campaign_id", "email"])
-            .returning(Pledge.id)
-        ).scalar()
+        inserted = db.session.execute(PLEDGE_INSERT, values).scalar()
         if inserted is None:
             PLEDGES.labels("duplicate").inc()
-            return _existing_receipt(campaign.id, pledge["email"])
+            return _existing_receipt(campaign_id, pledge["email"])
         PLEDGES.labels(values["status"]).inc()
         if values["status"] == "counted":
-            count_pledge(campaign.id, neighborhood.id, values["kind"], now, +1)
+            count_pledge(campaign_id, neighborhood_id, values["kind"], now, +1)
         return PledgeReceipt(
             id=values["public_id"],
             kind=values["kind"],
-            neighborhood=neighborhood.slug,
+            neighborhood=neighborhood_slug,
             status=public_status(values["status"]),
             created_at=now,
             created=True,
