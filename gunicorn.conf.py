@@ -25,9 +25,9 @@ keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG") or None
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
-# The longest request line gunicorn allows: long filter or cursor values reach the app,
-# which answers them with a JSON error instead of gunicorn's HTML 414.
-limit_request_line = 8190
+# The longest request line gunicorn allows (its maximum; 0 = unlimited): long filter or cursor
+# values reach the app, which answers them with a JSON error instead of gunicorn's HTML 414.
+limit_request_line = int(os.environ.get("LIMIT_REQUEST_LINE", "8190"))
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature

@@ -21,7 +21,9 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_spec(database_url, tmp_path):
-    unlimited = {"API_KEY_RATE_LIMIT": "1000000/minute"}
+    # Fuzzed query strings can pass gunicorn's 8190-byte request line, which it refuses with an
+    # HTML 414 before the app sees them; the spec is about the app, so lift that cap here.
+    unlimited = {"API_KEY_RATE_LIMIT": "1000000/minute", "LIMIT_REQUEST_LINE": "0"}
     with running_server(database_url, tmp_path, workers=2, extra_env=unlimited) as base:
         created = flask_cli(
             "keys",
