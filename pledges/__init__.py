@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, config, i18n, live, observability, security
 from .database import configure_engine
-from .errors import ApiError
+from .errors import ApiError, is_api_path
 from .extensions import csrf, db, limiter, migrate, openapi
 
 JSON_BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -129,10 +129,6 @@ def json_nesting(body: bytes) -> int:
         elif byte in (0x5D, 0x7D):  # ] }
             depth -= 1
     return deepest
-
-
-def is_api_path(path: str) -> bool:
-    return path.startswith("/api/")
 
 
 def register_errors(app: Flask) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import g, request
 
-from .errors import ApiError
+from .errors import ApiError, is_api_path
 from .services.keys import CallerKey, find_active_key
 
 
@@ -37,7 +37,7 @@ def identify_caller() -> None:
     g.api_key = None
     g.bad_credentials = False
     header = request.headers.get("Authorization")
-    if header is None or not request.path.startswith("/api/"):
+    if header is None or not is_api_path(request.path):
         return
     scheme, _, token = header.partition(" ")
     key = find_active_key(token.strip()) if scheme.lower() == "bearer" and token.strip() else None

@@ -101,8 +101,12 @@ def error_response(
     return response
 
 
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
 def _is_json_path() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
+    return is_api_path(request.path) or request.path in ("/healthz", "/readyz")
 
 
 def _fields_from_webargs(messages: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

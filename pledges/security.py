@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 
+from .errors import is_api_path
+
 # No inline script or style: everything the page runs or wears is a file served by the app.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -38,7 +40,7 @@ def add_security_headers(response: Response) -> Response:
 def allow_cross_origin_reads(response: Response) -> Response:
     """Any site may read the public API from a browser, without cookies; writes and admin stay closed."""
     path = request.path
-    if not path.startswith("/api/") or path.startswith("/api/v1/admin") or path.startswith("/api/docs"):
+    if not is_api_path(path) or path.startswith(("/api/v1/admin", "/api/docs")):
         return response
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         return response
