@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate seed translations extract-messages scale-out bench-totals bench-demo bench-stream clean
+.PHONY: run test lint format migrate seed translations extract-messages scale-out bench-totals bench-demo bench-stream bench-throughput clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-demo: $(VENV)/.installed-dev
 extract-messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o pledges/translations/messages.pot --no-location --omit-header .
 	$(BIN)/pybabel update -i pledges/translations/messages.pot -d pledges/translations --no-fuzzy-matching --ignore-obsolete
+
+bench-throughput: $(VENV)/.installed-dev
+	$(BIN)/python bench/throughput.py $(BENCH_ARGS)
 
 bench-stream: $(VENV)/.installed-dev
 	$(BIN)/python bench/stream_load.py $(BENCH_ARGS)
