@@ -15,11 +15,13 @@ scenario framed by runs of GET /healthz, the floor (same server, same client, no
 - ref:    a second gunicorn on a second fresh database left at 1,000 pledges, loaded in turn with
           the grown one (ABBA), so that the machine's drift cannot pass for growth
 
-wrk opens all its connections at once. The first request of each waits --hold-ms (1 s) so that
-gunicorn has accepted every connection before the load starts: with several workers its gevent
-workers accept one connection per turn of their loop (`max_accept = 1`), which under load takes
-seconds and would put that wait into every run's p99 (`--hold-ms 0` shows it; the "ramp" column
-says when the listen queue emptied). Requests per second are over the run minus the hold.
+wrk opens all its connections at once, and gunicorn's gevent workers, when there are several,
+accept one connection per turn of their event loop (`max_accept = 1`): under load the last
+connections wait seconds in the listen queue before their first request is read. The "ramp"
+column says when that queue first emptied, "conns/worker" how the connections ended up shared.
+(--hold-ms N makes the first request of every connection wait N ms so that all are accepted
+before the load starts; it is off by default because wrk's per-request delay hook then slows
+wrk itself: it halved the requests per second of /healthz on this machine.)
 
 A scenario's ratio is its requests per second over the mean of the floor runs either side of it.
 Any answer that is not 2xx, any socket error and any timeout is an error. After every run that
@@ -233,8 +235,11 @@ class Connections:
                 return
             seen_waiting |= waiting > 0
             elapsed = time.perf_counter() - self._started
-            if waiting == 0 and (seen_waiting or elapsed > self.settle):
+            if waiting == 0 and seen_waiting:
                 self.accepted_after = elapsed
+                break
+            if waiting == 0 and elapsed > self.settle:
+                self.accepted_after = 0.0  # never saw a connection wait
                 break
         if self._stop.wait(max(0.0, self.settle - (time.perf_counter() - self._started))):
             return
@@ -316,7 +321,9 @@ def run_wrk(
         wrk_cpu_percent=100 * wrk_cpu / wall,
         accepted_after=connections.accepted_after,
         # Padded with the workers that took none.
-        per_worker=connections.per_worker + [0] * (len(pids) - 1 - len(connections.per_worker)),
+        per_worker=connections.per_worker + [0] * (len(pids) - 1 - len(connections.per_worker))
+        if connections.per_worker
+        else [],
         cpu_pressure=None
         if pressure is None or pressure_after is None
         else (pressure_after - pressure) / 1e6 / wall,
@@ -660,8 +667,8 @@ def load_rows(results: Sequence[BackendResult]) -> list[list[Any]]:
                     f"{x.server_cpu_percent:.0f}",
                     f"{x.server_cpu_ms:.2f}",
                     f"{x.wrk_cpu_percent:.0f}",
-                    "" if x.accepted_after is None else f"{x.accepted_after:.1f}",
-                    "/".join(map(str, x.per_worker)),
+                    "> run" if x.accepted_after is None else f"{x.accepted_after:.1f}",
+                    "/".join(map(str, x.per_worker)) or "?",
                     "" if x.cpu_pressure is None else f"{100 * x.cpu_pressure:.0f}",
                     x.load_average.split()[0],
                 ]
@@ -816,8 +823,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hold-ms",
         type=int,
-        default=1000,
-        help="the first request of every connection waits this long (0: load from the first instant)",
+        default=0,
+        help="the first request of every connection waits this long (slows wrk: see above)",
     )
     parser.add_argument(
         "--small", type=int, default=1_000, help="pledges at the first row and in the reference"
