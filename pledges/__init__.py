@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, config, i18n, live, observability, security
+from . import auth, config, i18n, live, observability, security, snapshots
 from .database import configure_engine
 from .errors import ApiError, is_api_path
 from .extensions import csrf, db, limiter, migrate, openapi
@@ -50,6 +50,7 @@ def register_proxy_fix(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    snapshots.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), os.pardir, "migrations"))

@@ -97,6 +97,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         # Live totals: how often each process looks for changes, and the stream's quiet-time heartbeat.
         "LIVE_POLL_SECONDS": float(env.get("LIVE_POLL_SECONDS", "1")),
         "STREAM_HEARTBEAT_SECONDS": float(env.get("STREAM_HEARTBEAT_SECONDS", "15")),
+        # How old a process's copy of the totals, the current campaign and the neighborhoods may be.
+        "SNAPSHOT_SECONDS": float(env.get("SNAPSHOT_SECONDS", "1")),
         # flask-smorest: the OpenAPI document the contract names.
         "API_TITLE": "Porch Light",
         "API_VERSION": "v1",

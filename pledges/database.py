@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy import DateTime, Engine, event
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
+from .snapshots import forget_snapshots
 
 # Write transactions on SQLite start with BEGIN IMMEDIATE: a deferred transaction
 # that reads first cannot upgrade its lock under load and fails "database is locked".
@@ -94,8 +95,11 @@ _SQLITE_WRITER = threading.RLock()
 
 
 @contextmanager
-def write_transaction() -> Iterator[None]:
-    """One transaction that commits as a whole or not at all, holding SQLite's write lock from the start."""
+def write_transaction(touches: Collection[str] | None = None) -> Iterator[None]:
+    """One transaction that commits as a whole or not at all, holding SQLite's write lock from the start.
+
+    `touches` names the snapshot topics it may change (snapshots.py); None, the default, means any.
+    """
     session = db.session()
     if session.in_transaction():
         # A read-only transaction left open by the caller would be a deferred one.
@@ -109,6 +113,9 @@ def write_transaction() -> Iterator[None]:
         except BaseException:
             session.rollback()
             raise
+        finally:
+            # Even a failed commit may have written (PostgreSQL can lose the answer, not the write).
+            forget_snapshots(touches)
 
 
 @contextmanager

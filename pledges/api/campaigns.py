@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request, stream_with_context, url_for
 from flask_smorest import Blueprint
+from werkzeug.http import generate_etag
 
 from .. import live
 from ..caching import cacheable
@@ -29,6 +30,7 @@ from ..services.campaigns import all_campaigns, find_campaign
 from ..services.cursors import decode_cursor, encode_cursor
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
+from ..snapshots import COUNTS, snapshot
 
 blp = Blueprint(
     "campaigns",
@@ -73,8 +75,16 @@ def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
 @blp.response(200, TotalsOut)
 @blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
 @blp.alt_response(404, description="No such campaign")
-def get_totals(campaign: str) -> Any:
-    return campaign_totals(find_campaign(campaign))
+def get_totals(campaign: str) -> Response:
+    body, etag = snapshot((COUNTS, "totals", campaign), lambda: _rendered_totals(campaign))
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    return response
+
+
+def _rendered_totals(ref: str) -> tuple[bytes, str]:
+    body = render_totals(find_campaign(ref)).encode()
+    return body, generate_etag(body)
 
 
 @blp.route("/<campaign>/totals.csv")
@@ -137,10 +147,11 @@ def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
     return {"businesses": page, "next": next_url}
 
 
-def render_totals(campaign_id: int) -> str:
+def render_totals(campaign: Campaign | int) -> str:
     """The totals of a campaign as the totals route sends them: what every stream event carries."""
-    totals = campaign_totals(db.session.get_one(Campaign, campaign_id))
-    return TotalsOut().dumps(totals, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(campaign, int):
+        campaign = db.session.get_one(Campaign, campaign)
+    return TotalsOut().dumps(campaign_totals(campaign), separators=(",", ":"), ensure_ascii=False)
 
 
 @blp.route("/<campaign>/stream")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,7 @@ from ..database import utcnow, write_transaction
 from ..errors import INVALID_FIELDS, CampaignClosed, InvalidInput, NotFound
 from ..extensions import db
 from ..models import Campaign
+from ..snapshots import CAMPAIGNS, snapshot
 from .audit import record_action
 
 CURRENT = "current"
@@ -50,7 +52,31 @@ def find_campaign(ref: str) -> Campaign:
     return campaign
 
 
-def require_open(campaign: Campaign, now: datetime) -> None:
+@dataclass(frozen=True)
+class CampaignFacts:
+    """What taking a pledge needs to know of its campaign, kept between requests (snapshots.py)."""
+
+    id: int
+    slug: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    closed_at: datetime | None
+
+    status_at = Campaign.status_at
+
+
+def campaign_facts(ref: str) -> CampaignFacts:
+    """find_campaign, from this process's copy at most SNAPSHOT_SECONDS old."""
+
+    def read() -> CampaignFacts:
+        c = find_campaign(ref)
+        return CampaignFacts(c.id, c.slug, c.name, c.starts_at, c.ends_at, c.closed_at)
+
+    return snapshot((CAMPAIGNS, ref), read)
+
+
+def require_open(campaign: Campaign | CampaignFacts, now: datetime) -> None:
     status = campaign.status_at(now)
     if status == "upcoming":
         raise CampaignClosed(_l("%(name)s has not opened for pledges yet.", name=campaign.name))

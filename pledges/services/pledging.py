@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Boolean, bindparam, func, text
+from sqlalchemy import Boolean, bindparam, text
 
 from ..database import UTCDateTime, utcnow, write_transaction
 from ..errors import INVALID_FIELDS, InvalidInput
@@ -17,7 +17,8 @@ from ..extensions import db
 from ..models import Neighborhood, Pledge
 from ..observability import PLEDGES
 from ..schemas import CHOOSE_NEIGHBORHOOD
-from .campaigns import find_campaign, require_open
+from ..snapshots import COUNTS, NEIGHBORHOODS, snapshot
+from .campaigns import campaign_facts, require_open
 from .confirmation import confirmation_required, resend_if_due, send_confirmation
 from .counts import count_pledge
 
@@ -62,18 +63,30 @@ def record_pledge(
     return receipt
 
 
+# How many pledges this address sent in the window, but never reading more than the limit's worth:
+# one busy address (a campus, a carrier's NAT) must not make each of its pledges cost more.
+RECENT_FROM_ADDRESS = text(
+    "SELECT count(*) FROM (SELECT 1 FROM pledges WHERE campaign_id = :campaign_id "
+    "AND address_hash = :address_hash AND created_at >= :since LIMIT :limit) AS recent"
+).bindparams(bindparam("since", type_=UTCDateTime()))
+
+
 def _in_burst(campaign_id: int, address_hash: str | None, now: datetime) -> bool:
     if address_hash is None:
         return False
+    limit = current_app.config["BURST_LIMIT"]
     since = now - timedelta(minutes=current_app.config["BURST_WINDOW_MINUTES"])
-    recent = db.session.scalar(
-        db.select(func.count())
-        .select_from(Pledge)
-        .where(
-            Pledge.campaign_id == campaign_id, Pledge.address_hash == address_hash, Pledge.created_at >= since
-        )
-    )
-    return recent >= current_app.config["BURST_LIMIT"]
+    recent = db.session.execute(
+        RECENT_FROM_ADDRESS,
+        {"campaign_id": campaign_id, "address_hash": address_hash, "since": since, "limit": limit},
+    ).scalar_one()
+    return recent >= limit
+
+
+def neighborhood_ids() -> dict[str, int]:
+    """Neighborhood slug → id, from this process's copy at most SNAPSHOT_SECONDS old."""
+    by_slug = db.select(Neighborhood.slug, Neighborhood.id)
+    return snapshot((NEIGHBORHOODS, "ids"), lambda: dict(db.session.execute(by_slug).all()))
 
 
 # The pledge's row, ON CONFLICT DO NOTHING so the unique (campaign, email) constraint decides a race.
@@ -87,16 +100,16 @@ PLEDGE_INSERT = text(
 
 
 def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None) -> PledgeReceipt:
-    # Reads first, outside the write lock: it is held only for what must be atomic.
-    campaign = find_campaign(campaign_ref)
+    # Reads first, outside the write lock (it is held only for what must be atomic), and from this
+    # process's copies: the campaign and the neighborhoods seldom change, pledges come by the thousand.
+    campaign = campaign_facts(campaign_ref)
     require_open(campaign, utcnow())
-    neighborhood = db.session.scalars(
-        db.select(Neighborhood).where(Neighborhood.slug == pledge["neighborhood"])
-    ).first()
-    if neighborhood is None:
+    neighborhood_slug = pledge["neighborhood"]
+    neighborhood_id = neighborhood_ids().get(neighborhood_slug)
+    if neighborhood_id is None:
         raise InvalidInput(INVALID_FIELDS, {"neighborhood": [CHOOSE_NEIGHBORHOOD]})
-    campaign_id, neighborhood_id, neighborhood_slug = campaign.id, neighborhood.id, neighborhood.slug
-    with write_transaction():
+    campaign_id = campaign.id
+    with write_transaction(touches=(COUNTS,)):
         now = utcnow()
         values = {
             "public_id": Pledge.new_public_id(),
