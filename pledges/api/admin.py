@@ -94,7 +94,7 @@ def _documented(view: Any) -> Any:
 
 @blp.route("/pledges")
 @api_read
-@blp.arguments(AdminPledgeQuery, location="query")
+@blp.arguments(AdminPledgeQuery(), location="query")
 @blp.response(200, AdminPledgeListOut)
 @_documented
 def list_pledges(query: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def list_pledges(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/pledges/<pledge_id>/remove", methods=["POST"])
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, AdminPledgeOut)
 @blp.alt_response(404, description="No such pledge")
 @_documented
@@ -117,7 +117,7 @@ def remove(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
 
 
 @blp.route("/pledges/<pledge_id>/restore", methods=["POST"])
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, AdminPledgeOut)
 @blp.alt_response(404, description="No such pledge")
 @_documented
@@ -127,7 +127,7 @@ def restore(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
 
 
 @blp.route("/pledges/bulk-remove", methods=["POST"])
-@blp.arguments(BulkRemoveIn)
+@blp.arguments(BulkRemoveIn())
 @blp.response(200, BulkRemoveOut)
 @_documented
 def bulk(body: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def bulk(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/campaigns", methods=["POST"])
-@blp.arguments(CampaignIn)
+@blp.arguments(CampaignIn())
 @blp.response(201, CampaignOut)
 @_documented
 def new_campaign(body: dict[str, Any]) -> Any:
@@ -146,7 +146,7 @@ def new_campaign(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/campaigns/<slug>", methods=["PATCH"])
-@blp.arguments(CampaignChangeIn)
+@blp.arguments(CampaignChangeIn())
 @blp.response(200, CampaignOut)
 @blp.alt_response(404, description="No such campaign")
 @_documented
@@ -158,7 +158,7 @@ def edit_campaign(body: dict[str, Any], slug: str) -> Any:
 
 @blp.route("/audit")
 @api_read
-@blp.arguments(AuditQuery, location="query")
+@blp.arguments(AuditQuery(), location="query")
 @blp.response(200, AuditListOut)
 @_documented
 def audit(query: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def audit(query: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/abuse")
 @api_read
-@blp.arguments(AbuseQuery, location="query")
+@blp.arguments(AbuseQuery(), location="query")
 @blp.response(200, AbuseReportOut)
 @blp.alt_response(404, description="No such campaign")
 @_documented

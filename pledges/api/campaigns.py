@@ -57,7 +57,7 @@ def get_campaign(campaign: str) -> Any:
 
 @blp.route("/<campaign>/pledges", methods=["POST"])
 @pledging
-@blp.arguments(PledgeIn)
+@blp.arguments(PledgeIn())
 @blp.response(201, PledgeOut, description="Pledge recorded and counted")
 @blp.alt_response(200, schema=PledgeOut, description="This email already pledged; the first pledge")
 @blp.alt_response(404, description="No such campaign")
@@ -114,7 +114,7 @@ def get_neighborhood_total(campaign: str, slug: str) -> Any:
 @blp.route("/<campaign>/timeseries")
 @api_read
 @cacheable
-@blp.arguments(TimeseriesQuery, location="query")
+@blp.arguments(TimeseriesQuery(), location="query")
 @blp.response(200, TimeseriesOut)
 @blp.alt_response(404, description="No such campaign")
 def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
@@ -124,7 +124,7 @@ def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
 @blp.route("/<campaign>/businesses")
 @api_read
 @cacheable
-@blp.arguments(BusinessesQuery, location="query")
+@blp.arguments(BusinessesQuery(), location="query")
 @blp.response(200, BusinessListOut)
 @blp.alt_response(404, description="No such campaign")
 def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
