@@ -211,7 +211,7 @@ def test_a_failed_count_leaves_no_pledge_behind(client, seeded_app, monkeypatch)
     def failing_count(*args, **kwargs):
         raise RuntimeError("count storage failed")
 
-    monkeypatch.setattr("pledges.services.pledging.count_pledge", failing_count)
+    monkeypatch.setattr("pledges.services.pledging.apply_deltas", failing_count)
     seeded_app.config["PROPAGATE_EXCEPTIONS"] = False
 
     assert post_pledge(client).status_code == 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Boolean, bindparam, text
 
-from ..database import UTCDateTime, utcnow, write_transaction
+from ..database import UTCDateTime, utcnow
 from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Neighborhood, Pledge
@@ -20,7 +21,8 @@ from ..schemas import CHOOSE_NEIGHBORHOOD
 from ..snapshots import COUNTS, NEIGHBORHOODS, snapshot
 from .campaigns import campaign_facts, require_open
 from .confirmation import confirmation_required, resend_if_due, send_confirmation
-from .counts import count_pledge
+from .counts import HourlyDeltas, NeighborhoodDeltas, apply_deltas, hour_of
+from .group_commit import GroupCommit
 
 
 @dataclass(frozen=True)
@@ -99,49 +101,101 @@ PLEDGE_INSERT = text(
 ).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("show_name", type_=Boolean()))
 
 
+@dataclass(frozen=True)
+class NewPledge:
+    """A validated pledge on its way to the database, with what was looked up for it."""
+
+    campaign_id: int
+    neighborhood_id: int
+    neighborhood_slug: str
+    kind: str
+    email: str
+    name: str | None
+    show_name: bool
+    address_hash: str | None
+
+
 def _record(campaign_ref: str, pledge: dict[str, Any], address_hash: str | None) -> PledgeReceipt:
     # Reads first, outside the write lock (it is held only for what must be atomic), and from this
     # process's copies: the campaign and the neighborhoods seldom change, pledges come by the thousand.
     campaign = campaign_facts(campaign_ref)
     require_open(campaign, utcnow())
-    neighborhood_slug = pledge["neighborhood"]
-    neighborhood_id = neighborhood_ids().get(neighborhood_slug)
+    neighborhood_id = neighborhood_ids().get(pledge["neighborhood"])
     if neighborhood_id is None:
         raise InvalidInput(INVALID_FIELDS, {"neighborhood": [CHOOSE_NEIGHBORHOOD]})
-    campaign_id = campaign.id
-    with write_transaction(touches=(COUNTS,)):
+    new = NewPledge(
+        campaign_id=campaign.id,
+        neighborhood_id=neighborhood_id,
+        neighborhood_slug=pledge["neighborhood"],
+        kind=pledge["kind"],
+        email=pledge["email"],
+        name=pledge.get("name"),
+        show_name=bool(pledge.get("show_name")),
+        address_hash=address_hash,
+    )
+    receipt, stored_as = pledge_writer().submit(new)
+    PLEDGES.labels(stored_as).inc()
+    return receipt
+
+
+def pledge_writer() -> GroupCommit[NewPledge, tuple[PledgeReceipt, str]]:
+    """This app's group commit for pledges (one per process: see group_commit.py)."""
+    writer = current_app.extensions.get("pledge_writer")
+    if writer is None:
+        writer = current_app.extensions.setdefault("pledge_writer", GroupCommit(_write, touches=(COUNTS,)))
+    return writer
+
+
+def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
+    """Store a batch of pledges and count them, inside the caller's write transaction.
+
+    Each is answered with its receipt and how it was stored: counted, pending, held, or
+    duplicate (this email had already pledged: the receipt is the first pledge's).
+    """
+    answers: list[tuple[PledgeReceipt, str]] = []
+    by_neighborhood: defaultdict[int, NeighborhoodDeltas] = defaultdict(Counter)
+    by_hour: defaultdict[int, HourlyDeltas] = defaultdict(Counter)
+    pending = confirmation_required()
+    for pledge in pledges:
         now = utcnow()
-        values = {
-            "public_id": Pledge.new_public_id(),
-            "campaign_id": campaign_id,
-            "neighborhood_id": neighborhood_id,
-            "kind": pledge["kind"],
-            "email": pledge["email"],
-            "name": pledge.get("name"),
-            "show_name": bool(pledge.get("show_name")),
-            "created_at": now,
-            "status": "counted",
-            "address_hash": address_hash,
-        }
-        if _in_burst(campaign_id, address_hash, now):
-            values["status"] = "held"
-        elif confirmation_required():
-            values["status"] = "pending"
-        inserted = db.session.execute(PLEDGE_INSERT, values).scalar()
+        if _in_burst(pledge.campaign_id, pledge.address_hash, now):
+            status = "held"
+        else:
+            status = "pending" if pending else "counted"
+        public_id = Pledge.new_public_id()
+        inserted = db.session.execute(
+            PLEDGE_INSERT,
+            {
+                "public_id": public_id,
+                "campaign_id": pledge.campaign_id,
+                "neighborhood_id": pledge.neighborhood_id,
+                "kind": pledge.kind,
+                "email": pledge.email,
+                "name": pledge.name,
+                "show_name": pledge.show_name,
+                "created_at": now,
+                "status": status,
+                "address_hash": pledge.address_hash,
+            },
+        ).scalar()
         if inserted is None:
-            PLEDGES.labels("duplicate").inc()
-            return _existing_receipt(campaign_id, pledge["email"])
-        PLEDGES.labels(values["status"]).inc()
-        if values["status"] == "counted":
-            count_pledge(campaign_id, neighborhood_id, values["kind"], now, +1)
-        return PledgeReceipt(
-            id=values["public_id"],
-            kind=values["kind"],
-            neighborhood=neighborhood_slug,
-            status=public_status(values["status"]),
+            answers.append((_existing_receipt(pledge.campaign_id, pledge.email), "duplicate"))
+            continue
+        if status == "counted":
+            by_neighborhood[pledge.campaign_id][(pledge.neighborhood_id, pledge.kind)] += 1
+            by_hour[pledge.campaign_id][(hour_of(now), pledge.kind)] += 1
+        receipt = PledgeReceipt(
+            id=public_id,
+            kind=pledge.kind,
+            neighborhood=pledge.neighborhood_slug,
+            status=public_status(status),
             created_at=now,
             created=True,
         )
+        answers.append((receipt, status))
+    for campaign_id, deltas in by_neighborhood.items():
+        apply_deltas(campaign_id, deltas, by_hour[campaign_id])
+    return answers
 
 
 def public_status(status: str) -> str:

@@ -1,0 +1,103 @@
+"""Group commit: the writes waiting in one process share one transaction.
+
+On the night, pledges arrive by the hundred a second and each used to pay for a
+transaction of its own (SQLite's write lock, a commit, the count upserts). Here
+the first request to find no writer at work becomes the leader: it takes every
+write waiting in its process (up to `max_batch`) and writes them in one
+transaction; the others wait for their answers. Each request is answered only
+after the transaction that holds its write has committed.
+
+When a batch fails on something one item may have caused (a constraint, a value
+the database refuses), its items are written again one by one, so one bad item
+fails alone. Any other failure (the database away, the disk full) fails the batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection
+from typing import Generic, TypeVar
+
+from sqlalchemy.exc import DataError, IntegrityError
+
+from ..database import write_transaction
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# Failures that one item of a batch may have caused by itself.
+ITEM_FAILURES = (IntegrityError, DataError)
+
+
+class _Job(Generic[Item, Result]):
+    __slots__ = ("item", "result", "error", "done")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.result: Result | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class GroupCommit(Generic[Item, Result]):
+    def __init__(
+        self,
+        write: Callable[[list[Item]], list[Result]],
+        touches: Collection[str] | None = None,
+        max_batch: int = 100,
+    ) -> None:
+        """`write` writes a batch inside the open transaction and returns one result per item, in order."""
+        self.write = write
+        self.touches = touches
+        self.max_batch = max_batch
+        self._leader = threading.Lock()
+        self._guard = threading.Lock()
+        self._waiting: list[_Job[Item, Result]] = []
+        self.batches = 0  # transactions committed, for tests and benchmarks
+        self.items = 0
+
+    def submit(self, item: Item) -> Result:
+        """Write `item` in the next transaction, and return its result once that has committed."""
+        job: _Job[Item, Result] = _Job(item)
+        with self._guard:
+            self._waiting.append(job)
+        with self._leader:
+            if not job.done:
+                # Let requests this process has already read reach submit() and join the batch.
+                time.sleep(0)
+                while not job.done:
+                    self._run(self._take())
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def _take(self) -> list[_Job[Item, Result]]:
+        with self._guard:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        return batch
+
+    def _run(self, batch: list[_Job[Item, Result]]) -> None:
+        try:
+            with write_transaction(touches=self.touches):
+                results = self.write([job.item for job in batch])
+        except ITEM_FAILURES as error:
+            if len(batch) == 1:
+                self._fail(batch, error)
+            else:
+                for job in batch:
+                    self._run([job])
+        except BaseException as error:
+            self._fail(batch, error)
+            if not isinstance(error, Exception):
+                raise
+        else:
+            self.batches += 1
+            self.items += len(batch)
+            for job, result in zip(batch, results, strict=True):
+                job.result, job.done = result, True
+
+    @staticmethod
+    def _fail(batch: list[_Job[Item, Result]], error: BaseException) -> None:
+        for job in batch:
+            job.error, job.done = error, True

@@ -1,0 +1,158 @@
+"""Group commit (pledges/services/group_commit.py): pledges waiting in one process share a transaction."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from pledges.extensions import db
+from pledges.models import Campaign, Neighborhood, NeighborhoodCount, Pledge
+from pledges.services.group_commit import GroupCommit
+from pledges.services.pledging import NewPledge, _write
+
+from .conftest import BOTH_BACKENDS
+
+
+def new_pledge(app: Flask, email: str, neighborhood: str = "allentown", neighborhood_id: int | None = None):
+    with app.app_context():
+        campaign_id = db.session.scalar(select(Campaign.id))
+        found = db.session.scalar(select(Neighborhood.id).where(Neighborhood.slug == neighborhood))
+        db.session.remove()
+    return NewPledge(
+        campaign_id=campaign_id,
+        neighborhood_id=neighborhood_id if neighborhood_id is not None else found,
+        neighborhood_slug=neighborhood,
+        kind="resident",
+        email=email,
+        name=None,
+        show_name=False,
+        address_hash=None,
+    )
+
+
+def stored(app: Flask) -> tuple[list[str], int]:
+    with app.app_context():
+        emails = sorted(db.session.scalars(select(Pledge.email)))
+        counted = db.session.scalar(select(func.coalesce(func.sum(NeighborhoodCount.count), 0)))
+        db.session.remove()
+    return emails, counted
+
+
+def submit_in_thread(app: Flask, writer: GroupCommit, item, answers: dict) -> threading.Thread:  # noqa: ANN001
+    def run() -> None:
+        with app.app_context():
+            try:
+                answers[item.email] = writer.submit(item)
+            except Exception as error:  # noqa: BLE001 - the test looks at what each caller got
+                answers[item.email] = error
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def gated(write: Callable, gate: threading.Event, entered: threading.Event) -> Callable:
+    """`write`, but the first batch waits at `gate` (so that others queue up behind it)."""
+    first = [True]
+
+    def wrapper(items):  # noqa: ANN001, ANN202
+        if first[0]:
+            first[0] = False
+            entered.set()
+            assert gate.wait(10)
+        return write(items)
+
+    return wrapper
+
+
+def queue_behind_a_first_batch(app: Flask, writer: GroupCommit, first, others, answers, gate, entered):  # noqa: ANN001
+    threads = [submit_in_thread(app, writer, first, answers)]
+    assert entered.wait(10)
+    threads += [submit_in_thread(app, writer, item, answers) for item in others]
+    _wait_until(lambda: len(writer._waiting) == len(others))
+    gate.set()
+    for thread in threads:
+        thread.join(20)
+    return threads
+
+
+@BOTH_BACKENDS
+def test_pledges_that_wait_behind_a_transaction_are_written_together_in_the_next(seeded_app):
+    gate, entered, answers = threading.Event(), threading.Event(), {}
+    writer = GroupCommit(gated(_write, gate, entered), touches=("counts",))
+    first = new_pledge(seeded_app, "first@example.org")
+    others = [new_pledge(seeded_app, f"queued{n}@example.org", "lovejoy") for n in range(5)]
+
+    queue_behind_a_first_batch(seeded_app, writer, first, others, answers, gate, entered)
+
+    assert (writer.batches, writer.items) == (2, 6)
+    assert all(answer[1] == "counted" and answer[0].created for answer in answers.values()), answers
+    emails, counted = stored(seeded_app)
+    assert emails == sorted(answers) and counted == 6
+
+
+@BOTH_BACKENDS
+def test_a_pledge_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_written(seeded_app):
+    gate, entered, answers = threading.Event(), threading.Event(), {}
+    writer = GroupCommit(gated(_write, gate, entered), touches=("counts",))
+    first = new_pledge(seeded_app, "first@example.org")
+    bad = new_pledge(seeded_app, "bad@example.org", neighborhood_id=999_999)  # no such neighborhood
+    others = [new_pledge(seeded_app, "a@example.org"), bad, new_pledge(seeded_app, "b@example.org")]
+
+    queue_behind_a_first_batch(seeded_app, writer, first, others, answers, gate, entered)
+
+    assert isinstance(answers["bad@example.org"], Exception)
+    assert {email for email, answer in answers.items() if isinstance(answer, tuple)} == {
+        "first@example.org",
+        "a@example.org",
+        "b@example.org",
+    }
+    emails, counted = stored(seeded_app)
+    assert emails == ["a@example.org", "b@example.org", "first@example.org"] and counted == 3
+
+
+def test_a_database_failure_fails_the_whole_batch_once_and_writes_nothing(seeded_app):
+    calls: list[int] = []
+
+    def unavailable(items):  # noqa: ANN001, ANN202
+        calls.append(len(items))
+        _write(items)
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    gate, entered, answers = threading.Event(), threading.Event(), {}
+    writer = GroupCommit(gated(unavailable, gate, entered), touches=("counts",))
+    first = new_pledge(seeded_app, "first@example.org")
+    others = [new_pledge(seeded_app, f"queued{n}@example.org") for n in range(3)]
+
+    queue_behind_a_first_batch(seeded_app, writer, first, others, answers, gate, entered)
+
+    assert calls == [1, 3]  # no retry one by one: the database, not a pledge, is at fault
+    assert all(isinstance(answer, OperationalError) for answer in answers.values())
+    assert stored(seeded_app) == ([], 0)
+
+
+def test_a_duplicate_within_one_batch_gets_the_first_pledges_receipt(seeded_app):
+    with seeded_app.app_context():
+        twice = new_pledge(seeded_app, "twice@example.org")
+        answers = _write([twice, twice])
+        db.session.commit()
+    (first, first_status), (again, again_status) = answers
+    assert (first_status, again_status) == ("counted", "duplicate")
+    assert again.id == first.id and first.created and not again.created
+    assert stored(seeded_app) == (["twice@example.org"], 1)
+
+
+def _wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.01)
