@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -156,3 +157,27 @@ def _wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_pledges_that_arrive_while_another_process_holds_the_write_lock_join_the_waiting_batch(
+    seeded_app, database_url
+):
+    """On SQLite the batch is taken once the lock is held: waiting for it is time to gather."""
+    other_process = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # another worker is writing
+    writer, answers = GroupCommit(_write, touches=("counts",)), {}
+    pledges = [new_pledge(seeded_app, f"waited{n}@example.org") for n in range(4)]
+    try:
+        threads = [submit_in_thread(seeded_app, writer, pledges[0], answers)]
+        time.sleep(0.2)  # the first is now waiting for the lock
+        threads += [submit_in_thread(seeded_app, writer, item, answers) for item in pledges[1:]]
+        _wait_until(lambda: len(writer._waiting) == 4)
+    finally:
+        other_process.execute("COMMIT")
+        other_process.close()
+    for thread in threads:
+        thread.join(20)
+
+    assert (writer.batches, writer.items) == (1, 4)
+    assert stored(seeded_app) == (sorted(answers), 4)

@@ -67,7 +67,7 @@ class GroupCommit(Generic[Item, Result]):
                 # Let requests this process has already read reach submit() and join the batch.
                 time.sleep(0)
                 while not job.done:
-                    self._run(self._take())
+                    self._run()
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
@@ -77,25 +77,44 @@ class GroupCommit(Generic[Item, Result]):
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
         return batch
 
-    def _run(self, batch: list[_Job[Item, Result]]) -> None:
+    def _run(self) -> None:
+        """One transaction for the writes waiting now.
+
+        They are taken once the transaction holds its lock (on SQLite, while another process
+        writes, that can take a while): the writes that arrived meanwhile join this batch.
+        """
+        batch: list[_Job[Item, Result]] = []
         try:
             with write_transaction(touches=self.touches):
+                batch = self._take()
                 results = self.write([job.item for job in batch])
         except ITEM_FAILURES as error:
-            if len(batch) == 1:
-                self._fail(batch, error)
-            else:
+            if len(batch) > 1:
                 for job in batch:
-                    self._run([job])
+                    self._run_alone(job)
+            else:
+                self._fail(batch, error)
         except BaseException as error:
-            self._fail(batch, error)
+            self._fail(batch or self._take(), error)
             if not isinstance(error, Exception):
                 raise
         else:
-            self.batches += 1
-            self.items += len(batch)
-            for job, result in zip(batch, results, strict=True):
-                job.result, job.done = result, True
+            self._deliver(batch, results)
+
+    def _run_alone(self, job: _Job[Item, Result]) -> None:
+        try:
+            with write_transaction(touches=self.touches):
+                results = self.write([job.item])
+        except Exception as error:  # noqa: BLE001 - handed to the caller of submit()
+            self._fail([job], error)
+        else:
+            self._deliver([job], results)
+
+    def _deliver(self, batch: list[_Job[Item, Result]], results: list[Result]) -> None:
+        self.batches += 1
+        self.items += len(batch)
+        for job, result in zip(batch, results, strict=True):
+            job.result, job.done = result, True
 
     @staticmethod
     def _fail(batch: list[_Job[Item, Result]], error: BaseException) -> None:
