@@ -28,9 +28,11 @@ Any answer that is not 2xx, any socket error and any timeout is an error. After 
 writes, the counted total must have grown by every 201 (and at most by the requests still in
 flight when wrk stopped), and `pledges recount --check` must find no drift at the end.
 
-All load comes from 127.0.0.1, so the rate limits and BURST_LIMIT are lifted (past the burst
-limit a pledge is held, uncounted). --spread-addresses sets TRUSTED_PROXIES=1 instead and sends
-each pledge from an X-Forwarded-For address of its own, as clients behind one reverse proxy.
+All load comes from 127.0.0.1, so the rate limits are lifted. On the night pledges come from
+many residents: the server runs with TRUSTED_PROXIES=1, as behind one reverse proxy, and every
+pledge carries an X-Forwarded-For address of its own (BURST_LIMIT stays at its default).
+--one-address sends every pledge from 127.0.0.1 instead, with BURST_LIMIT lifted (past the
+burst limit a pledge is held, uncounted).
 
     .venv/bin/python bench/throughput.py [--database-url postgresql+psycopg://…] [--skip-sqlite]
         [--workers 2] [--connections 64] [--seconds 8] [--profile]
@@ -401,13 +403,15 @@ class BackendResult:
 
 def configure(target: Target, args: argparse.Namespace) -> None:
     """Limits no benchmark reaches; Redis for rate limits next to PostgreSQL."""
-    target.env.update({"BURST_LIMIT": NO_BURST, "PLEDGE_RATE_LIMIT": UNLIMITED, "API_RATE_LIMIT": UNLIMITED})
+    target.env.update({"PLEDGE_RATE_LIMIT": UNLIMITED, "API_RATE_LIMIT": UNLIMITED})
     if target.backend != SQLITE and args.redis_url:
         target.env["RATELIMIT_STORAGE_URI"] = args.redis_url
         target.env["RATELIMIT_KEY_PREFIX"] = f"bench-{target.schema}"
     if args.spread_addresses:
         # As behind one reverse proxy: every pledge from an address of its own, in X-Forwarded-For.
         target.env["TRUSTED_PROXIES"] = "1"
+    else:
+        target.env["BURST_LIMIT"] = NO_BURST
 
 
 def neighborhood_slugs(server: Server) -> list[str]:
@@ -834,9 +838,10 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="py-spy every worker in extra runs at the large size"
     )
     parser.add_argument(
-        "--spread-addresses",
-        action="store_true",
-        help="TRUSTED_PROXIES=1 and a new X-Forwarded-For per pledge",
+        "--one-address",
+        dest="spread_addresses",
+        action="store_false",
+        help="every pledge from 127.0.0.1 (BURST_LIMIT lifted), not each from an address of its own",
     )
     parser.add_argument(
         "--sweep-workers", type=_int_list, help="e.g. 2,3,4: only the small row, per combination"
