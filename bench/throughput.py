@@ -250,6 +250,8 @@ class Connections:
 
 
 def counted_total(base_url: str) -> int:
+    # Each worker serves totals from a copy up to SNAPSHOT_SECONDS (1 s) old: wait it out.
+    time.sleep(1.5)
     with requests.Session() as session:
         return int(get_ok(session, base_url + TOTALS).json()["total"])
 
