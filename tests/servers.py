@@ -19,6 +19,21 @@ STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 10.0
 # Limits no test load reaches: a test that wants rate limiting sets its own through extra_env.
 UNLIMITED = "100000/minute"
+# Past SNAPSHOT_SECONDS (1 s), every worker's copy of the totals was read after the writes before it.
+SNAPSHOT_WAIT = 1.2
+TOTALS_PATH = "/api/v1/campaigns/current/totals"
+
+
+def settled_totals(base_url: str, session: requests.Session | None = None) -> dict:
+    """The totals as every worker serves them once writes made before this call have shown.
+
+    Each worker answers totals from a copy up to SNAPSHOT_SECONDS old (pledges/snapshots.py),
+    so a read right after a pledge taken by another worker may not include it yet.
+    """
+    time.sleep(SNAPSHOT_WAIT)
+    response = (session or requests).get(base_url + TOTALS_PATH, timeout=10)
+    response.raise_for_status()
+    return response.json()
 
 
 def server_log_path(tmp_path: Path) -> Path:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from ..conftest import service_missing
-from ..servers import REPO_ROOT, UNLIMITED, running_server
+from ..servers import REPO_ROOT, UNLIMITED, running_server, settled_totals
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -250,13 +250,11 @@ def any_page(javascript: bool, new_context: Callable[..., BrowserContext]) -> Pa
 # labels, so that the same steps work in English and in Spanish.
 
 PLEDGES_API = "/api/v1/campaigns/current/pledges"
-TOTALS_API = "/api/v1/campaigns/current/totals"
 
 
 def api_totals(server: str) -> dict[str, Any]:
-    response = requests.get(server + TOTALS_API, timeout=10)
-    response.raise_for_status()
-    return response.json()
+    """The totals once every pledge made so far shows on every worker (see settled_totals)."""
+    return settled_totals(server)
 
 
 def neighborhood_count(server: str, slug: str) -> int:
