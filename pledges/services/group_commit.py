@@ -77,21 +77,21 @@ class GroupCommit(Generic[Item, Result]):
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
         return batch
 
-    def _run(self) -> None:
-        """One transaction for the writes waiting now.
+    def _run(self, alone: _Job[Item, Result] | None = None) -> None:
+        """One transaction for the writes waiting now, or for `alone` when a batch is retried.
 
-        They are taken once the transaction holds its lock (on SQLite, while another process
-        writes, that can take a while): the writes that arrived meanwhile join this batch.
+        Waiting writes are taken once the transaction holds its lock (on SQLite, while another
+        process writes, that can take a while): the writes that arrived meanwhile join this batch.
         """
-        batch: list[_Job[Item, Result]] = []
+        batch: list[_Job[Item, Result]] = [alone] if alone is not None else []
         try:
             with write_transaction(touches=self.touches):
-                batch = self._take()
+                batch = batch or self._take()
                 results = self.write([job.item for job in batch])
         except ITEM_FAILURES as error:
             if len(batch) > 1:
                 for job in batch:
-                    self._run_alone(job)
+                    self._run(alone=job)
             else:
                 self._fail(batch, error)
         except BaseException as error:
@@ -100,15 +100,6 @@ class GroupCommit(Generic[Item, Result]):
                 raise
         else:
             self._deliver(batch, results)
-
-    def _run_alone(self, job: _Job[Item, Result]) -> None:
-        try:
-            with write_transaction(touches=self.touches):
-                results = self.write([job.item])
-        except Exception as error:  # noqa: BLE001 - handed to the caller of submit()
-            self._fail([job], error)
-        else:
-            self._deliver([job], results)
 
     def _deliver(self, batch: list[_Job[Item, Result]], results: list[Result]) -> None:
         self.batches += 1
