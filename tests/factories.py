@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from werkzeug.test import TestResponse
+
+from pledges.extensions import db
 
 _numbers = itertools.count(1)
 PLEDGES_URL = "/api/v1/campaigns/{campaign}/pledges"
@@ -74,3 +80,30 @@ def make_key(app: Flask, name: str, scope: str = "read", limit: str | None = Non
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def recorded_sql(app: Flask) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block, lower-cased."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # noqa: ANN001
+        seen.append(statement.lower())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def eventually(check: Callable[[], bool], seconds: float = 10, every: float = 0.02) -> bool:
+    """Whether `check()` comes true within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True

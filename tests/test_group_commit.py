@@ -18,6 +18,7 @@ from pledges.services.group_commit import GroupCommit
 from pledges.services.pledging import NewPledge, _write
 
 from .conftest import BOTH_BACKENDS
+from .factories import eventually
 
 
 def new_pledge(app: Flask, email: str, neighborhood: str = "allentown", neighborhood_id: int | None = None):
@@ -78,7 +79,7 @@ def queue_behind_a_first_batch(app: Flask, writer: GroupCommit, first, others, a
     threads = [submit_in_thread(app, writer, first, answers)]
     assert entered.wait(10)
     threads += [submit_in_thread(app, writer, item, answers) for item in others]
-    _wait_until(lambda: len(writer._waiting) == len(others))
+    assert eventually(lambda: len(writer._waiting) == len(others))
     gate.set()
     for thread in threads:
         thread.join(20)
@@ -151,14 +152,6 @@ def test_a_duplicate_within_one_batch_gets_the_first_pledges_receipt(seeded_app)
     assert stored(seeded_app) == (["twice@example.org"], 1)
 
 
-def _wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out")
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_pledges_that_arrive_while_another_process_holds_the_write_lock_join_the_waiting_batch(
     seeded_app, database_url
@@ -172,7 +165,7 @@ def test_pledges_that_arrive_while_another_process_holds_the_write_lock_join_the
         threads = [submit_in_thread(seeded_app, writer, pledges[0], answers)]
         time.sleep(0.2)  # the first is now waiting for the lock
         threads += [submit_in_thread(seeded_app, writer, item, answers) for item in pledges[1:]]
-        _wait_until(lambda: len(writer._waiting) == 4)
+        assert eventually(lambda: len(writer._waiting) == 4)
     finally:
         other_process.execute("COMMIT")
         other_process.close()

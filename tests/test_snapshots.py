@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from flask import Flask
-from sqlalchemy import event
 
 from pledges.extensions import db
 from pledges.snapshots import COUNTS, NEIGHBORHOODS, Snapshots
 
 from .conftest import BOTH_BACKENDS, make_app
-from .factories import bearer, make_key, post_pledge, totals
+from .factories import bearer, eventually, make_key, post_pledge, recorded_sql, totals
 
 ADMIN = "/api/v1/admin"
 
@@ -101,25 +97,9 @@ def test_a_failed_build_leaves_nothing_behind():
     assert snapshots._entries == {} and snapshots._building == {}
 
 
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, *args):  # noqa: ANN001
-        seen.append(statement.lower())
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def test_totals_read_again_within_a_second_cost_no_sql(client, seeded_app):
     first = client.get("/api/v1/campaigns/current/totals")
-    with statements(seeded_app) as seen:
+    with recorded_sql(seeded_app) as seen:
         again = client.get("/api/v1/campaigns/current/totals")
     assert again.status_code == 200 and again.data == first.data
     assert again.headers["ETag"] == first.headers["ETag"]
@@ -128,7 +108,7 @@ def test_totals_read_again_within_a_second_cost_no_sql(client, seeded_app):
 
 def test_a_pledge_reads_neither_its_campaign_nor_its_neighborhood_again(client, seeded_app):
     assert post_pledge(client).status_code == 201
-    with statements(seeded_app) as seen:
+    with recorded_sql(seeded_app) as seen:
         assert post_pledge(client, neighborhood="lovejoy").status_code == 201
     assert seen, "the pledge wrote nothing"
     assert not [s for s in seen if "from campaigns" in s or "from neighborhoods" in s]
@@ -162,24 +142,15 @@ def test_another_instances_pledges_and_closing_reach_this_one_within_snapshot_se
         assert post_pledge(here).status_code == 201  # this instance now holds the campaign and totals
         start = totals(here)["total"]
         assert post_pledge(there).status_code == 201
-        assert _within(2.0, lambda: totals(here)["total"] == start + 1)
+        assert eventually(lambda: totals(here)["total"] == start + 1, seconds=2.0, every=0.05)
 
         admin = bearer(make_key(other, "Mayor's office", scope="admin"))
         closed = there.patch(
             f"{ADMIN}/campaigns/nno-2027", json={"close": True, "reason": "storm"}, headers=admin
         )
         assert closed.status_code == 200
-        assert _within(2.0, lambda: post_pledge(here).status_code == 409)
+        assert eventually(lambda: post_pledge(here).status_code == 409, seconds=2.0, every=0.05)
     finally:
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
-
-
-def _within(seconds: float, check) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False

@@ -7,7 +7,6 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from pledges.database import write_transaction
 from pledges.extensions import db
@@ -16,7 +15,7 @@ from pledges.services.counts import count_pledge
 from pledges.services.seeding import buffalo_neighborhoods
 from pledges.services.totals import timeseries
 
-from .factories import neighborhood_row, post_pledge, totals
+from .factories import neighborhood_row, post_pledge, recorded_sql, totals
 
 
 def test_totals_list_every_neighborhood_with_zeros_sorted_by_name(client):
@@ -99,15 +98,7 @@ def test_totals_of_an_unknown_campaign_are_404(client):
 def test_totals_never_read_the_pledges_table(client, seeded_app):
     """Totals cost the same at a thousand pledges as at a million: they read stored counts only."""
     post_pledge(client)
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement.lower())
-
-    with seeded_app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_sql(seeded_app) as statements:
         for path in (
             "totals",
             "totals.csv",
@@ -116,8 +107,6 @@ def test_totals_never_read_the_pledges_table(client, seeded_app):
             "timeseries?interval=day",
         ):
             assert client.get(f"/api/v1/campaigns/current/{path}").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert statements, "the requests ran no SQL at all"
     assert not [s for s in statements if " pledges" in s]
