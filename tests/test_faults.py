@@ -9,6 +9,7 @@ pledges (`pledges recount --check`), with no restart of the server.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
@@ -87,6 +88,25 @@ class Server:
             return pids if len(pids) == expected and gone not in pids else None
 
         return poll_until(complete, f"{expected} gunicorn workers")
+
+    def busiest_worker(self, expected: int) -> int:
+        """The worker holding the most client connections: the one whose death cuts requests short."""
+        port = int(self.base_url.rsplit(":", 1)[1])
+        established = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()  # sl, local address, remote address, state, …, inode (10th)
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(f"socket:[{fields[9]}]")
+
+        def held(pid: int) -> int:
+            count = 0
+            for fd in Path(f"/proc/{pid}/fd").glob("*"):
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    count += os.readlink(fd) in established
+            return count
+
+        return max(sorted(self.all_workers(expected)), key=held)
 
 
 def child_pids(parent: int) -> set[int]:
@@ -551,7 +571,7 @@ def test_a_worker_killed_during_a_write_storm_loses_no_answered_pledge_and_count
         with PledgeLoad(server, STORM_CLIENTS, STORM_PER_CLIENT, resend_broken=True, label="storm") as load:
             for kill in range(1, KILLS + 1):
                 load.wait_for(lambda answers, k=kill: len(answers) >= planned * k // (KILLS + 1), "the storm")
-                victim = min(server.all_workers(STORM_WORKERS))
+                victim = server.busiest_worker(STORM_WORKERS)
                 os.kill(victim, signal.SIGKILL)
                 # The master forks a replacement; the next kill waits for it, so there are always workers.
                 server.all_workers(STORM_WORKERS, gone=victim)
