@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, config, i18n, live, observability, security, snapshots
+from . import auth, config, i18n, live, observability, ratelimits, security, snapshots
 from .database import configure_engine
 from .errors import ApiError, is_api_path
 from .extensions import csrf, db, limiter, migrate, openapi
@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
     # The caller's key is looked up before the limiter counts the request, and refused after.
     app.before_request(auth.identify_caller)
     limiter.init_app(app)
+    ratelimits.init_app(app)
     app.before_request(auth.refuse_bad_credentials)
     # CSRF is checked below, by path, so every API blueprint (nested ones too) is exempt.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

@@ -3,15 +3,175 @@
 The limits are flask-limiter strings from the settings (README, "Configuration");
 a key may carry its own. Counters live in RATELIMIT_STORAGE_URI (Redis in
 production, so they hold across workers and instances).
+
+API reads and pledges are counted here: one fixed-window counter per caller, scope
+and limit, kept in the storage flask-limiter was configured with, and answered
+with X-RateLimit-* headers (and Retry-After on a 429). flask-limiter still applies
+RATELIMIT_DEFAULT to every other route. Its own decorators cost as much as the
+rest of a cached totals read (bench/RESULTS.md, "Third round"); this costs two
+storage calls per limit.
 """
 
 from __future__ import annotations
 
-from flask import current_app
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage
+from werkzeug.exceptions import TooManyRequests
 
 from .auth import current_key
 from .extensions import limiter
+
+log = logging.getLogger(__name__)
+EXTENSION = "porchlight.ratelimits"
+RETRY_STORAGE_SECONDS = 10.0  # while the storage is unreachable, count in memory for this long
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Count:
+    """One limit as it stands after counting this request."""
+
+    limit: RateLimitItem
+    used: int
+    reset_at: float  # epoch seconds: when the window ends
+
+    @property
+    def allowed(self) -> bool:
+        return self.used <= self.limit.amount
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.amount - self.used)
+
+
+class ProcessWindows:
+    """Fixed windows in this process's memory, for memory:// storage, expired lazily.
+
+    limits' MemoryStorage starts a timer thread every 10 ms that walks every counter;
+    under gevent that thread is a greenlet switched to on every tick, and the walk grows
+    with every address that has pledged (bench/RESULTS.md, "Third round").
+    """
+
+    base_exceptions: tuple[type[Exception], ...] = ()
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[int, float]] = {}
+        self.lock = threading.Lock()
+        self.next_sweep = time.time() + self.SWEEP_SECONDS
+
+    def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        now = time.time()
+        with self.lock:
+            used, ends = self.windows.get(key, (0, 0.0))
+            if ends <= now:
+                used, ends = 0, now + expiry
+            self.windows[key] = (used := used + 1, ends)
+            if now >= self.next_sweep:
+                self.windows = {k: w for k, w in self.windows.items() if w[1] > now}
+                self.next_sweep = now + self.SWEEP_SECONDS
+        return used, ends
+
+
+class StorageWindows:
+    """Fixed windows in a limits storage (Redis): shared by every worker and instance."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        errors = storage.base_exceptions  # one class or a tuple, by storage
+        self.base_exceptions = (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
+
+    def hit(self, key: str, expiry: int) -> tuple[int, float]:
+        return self.storage.incr(key, expiry), self.storage.get_expiry(key)
+
+
+class Counters:
+    """Counts in the configured storage, or in this process while that storage is unreachable."""
+
+    def __init__(self, storage: Storage, prefix: str) -> None:
+        self.windows = ProcessWindows() if isinstance(storage, MemoryStorage) else StorageWindows(storage)
+        self.fallback = ProcessWindows()
+        self.prefix = prefix
+        self.retry_at = 0.0  # monotonic; until then the storage is taken to be down
+
+    def hit(self, limit: RateLimitItem, *identifiers: str) -> Count:
+        key = limit.key_for(self.prefix, *identifiers)
+        if time.monotonic() >= self.retry_at:
+            try:
+                return Count(limit, *self.windows.hit(key, limit.get_expiry()))
+            except self.windows.base_exceptions as error:
+                self.retry_at = time.monotonic() + RETRY_STORAGE_SECONDS
+                log.warning(
+                    "rate limit storage unreachable (%s): counting in this process for %.0f s",
+                    type(error).__name__,
+                    RETRY_STORAGE_SECONDS,
+                )
+        return Count(limit, *self.fallback.hit(key, limit.get_expiry()))
+
+
+@lru_cache(maxsize=256)
+def parsed(limits: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limits))
+
+
+class SharedLimit:
+    """One bucket per caller across every view it decorates (flask-limiter's shared_limit)."""
+
+    def __init__(self, scope: str, limits: Callable[[], str], key: Callable[[], str]) -> None:
+        self.scope = scope
+        self.limits = limits
+        self.key = key
+
+    def __call__(self, view: F) -> F:
+        @wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            self.count()
+            return view(*args, **kwargs)
+
+        return limiter.exempt(limited)  # type: ignore[return-value]  # counted here, not twice
+
+    def count(self) -> None:
+        """Count this request against every limit; refuse it with 429 if any is now over."""
+        if not current_app.config["RATELIMIT_ENABLED"]:
+            return
+        counters: Counters = current_app.extensions[EXTENSION]
+        caller = self.key()
+        counts = [counters.hit(limit, caller, self.scope) for limit in parsed(self.limits())]
+        refused = [count for count in counts if not count.allowed]
+        # The headers describe the limit that refused the request, else the one nearest to it.
+        g.rate_limit = min(refused or counts, key=lambda count: (count.remaining, count.limit.amount))
+        if refused:
+            raise TooManyRequests()
+
+
+def add_rate_limit_headers(response: Response) -> Response:
+    count: Count | None = g.get("rate_limit")
+    if count is None:
+        return response
+    response.headers["X-RateLimit-Limit"] = str(count.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(count.remaining)
+    response.headers["X-RateLimit-Reset"] = str(math.ceil(count.reset_at))
+    if not count.allowed:
+        response.headers["Retry-After"] = str(max(1, math.ceil(count.reset_at - time.time())))
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """After limiter.init_app: count in the storage it opened, under the same key prefix."""
+    app.extensions[EXTENSION] = Counters(limiter.storage, app.config["RATELIMIT_KEY_PREFIX"])
+    app.after_request(add_rate_limit_headers)
 
 
 def read_limit() -> str:
@@ -32,5 +192,5 @@ def pledge_limit() -> str:
 
 
 # One bucket per caller across every API read; one per address across the form and the API.
-api_read = limiter.shared_limit(read_limit, scope="api-read", key_func=read_bucket)
-pledging = limiter.shared_limit(pledge_limit, scope="pledge", key_func=get_remote_address)
+api_read = SharedLimit("api-read", read_limit, read_bucket)
+pledging = SharedLimit("pledge", pledge_limit, get_remote_address)

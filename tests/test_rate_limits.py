@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 import requests
 from flask_migrate import upgrade
+from limits import parse
+from limits.storage import storage_from_string
 
+from pledges.ratelimits import Counters, ProcessWindows
 from pledges.services.seeding import seed
 
 from .conftest import make_app
 from .factories import bearer, make_key, post_pledge, submit_form
+from .outage import TcpProxy
 from .servers import running_server
 
 TOTALS = "/api/v1/campaigns/current/totals"
@@ -107,7 +113,7 @@ def test_two_app_instances_on_one_redis_share_the_limit(database_url, tmp_path, 
     second = make_app(database_url, tmp_path, **settings).test_client()
 
     assert codes(first, TOTALS, 2) + codes(second, TOTALS, 2) == [200, 200, 200, 429]
-    assert redis.Redis.from_url(redis_url).keys("LIMITS:LIMITER/porchlight/*"), "the counters live in Redis"
+    assert redis.Redis.from_url(redis_url).keys(f"LIMITS:LIMITER/{prefix}/*"), "the counters live in Redis"
 
 
 @pytest.mark.slow
@@ -142,11 +148,77 @@ def test_when_redis_is_unreachable_requests_are_served_and_a_warning_is_logged(d
     app = limited_app(database_url, tmp_path, RATELIMIT_STORAGE_URI=unreachable, API_RATE_LIMIT="50/minute")
     client = app.test_client()
     warnings = Collect()
-    logging.getLogger("flask-limiter").addHandler(warnings)
+    logging.getLogger("pledges.ratelimits").addHandler(warnings)
     try:
         statuses = codes(client, TOTALS, 3) + [post_pledge(client).status_code]
     finally:
-        logging.getLogger("flask-limiter").removeHandler(warnings)
+        logging.getLogger("pledges.ratelimits").removeHandler(warnings)
 
     assert statuses == [200, 200, 200, 201]
     assert any("storage unreachable" in message for message in warnings.messages)
+
+
+def test_retry_after_comes_only_with_a_refusal_and_the_reset_is_when_the_window_ends(database_url, tmp_path):
+    client = limited_app(database_url, tmp_path, API_RATE_LIMIT="2/minute").test_client()
+    started = time.time()
+
+    allowed = client.get(TOTALS)
+    client.get(TOTALS)
+    refused = client.get(TOTALS)
+
+    assert allowed.status_code == 200 and "Retry-After" not in allowed.headers
+    assert allowed.headers["X-RateLimit-Remaining"] == "1"
+    reset = int(allowed.headers["X-RateLimit-Reset"])
+    assert started + 59 <= reset <= time.time() + 61, "a minute's window ends a minute after it opened"
+    assert refused.headers["X-RateLimit-Reset"] == str(reset)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_with_two_limits_the_headers_show_the_one_nearer_to_refusing(database_url, tmp_path):
+    client = limited_app(database_url, tmp_path, PLEDGE_RATE_LIMIT="5/minute;3/hour").test_client()
+
+    first = post_pledge(client)
+    answers = [post_pledge(client).status_code for _ in range(3)]
+
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    assert answers == [201, 201, 429], "the hour's 3 refuse the fourth, though the minute allows 5"
+
+
+def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept(monkeypatch):
+    windows = ProcessWindows()
+    assert [windows.hit("a", 1)[0] for _ in range(3)] == [1, 2, 3]
+    opened_at = time.time()
+
+    monkeypatch.setattr(time, "time", lambda: opened_at + 1.5)
+    assert windows.hit("b", 1)[0] == 1
+    assert windows.hit("a", 1) == (1, opened_at + 1.5 + 1), "a new window, from 1 again"
+
+    monkeypatch.setattr(time, "time", lambda: opened_at + ProcessWindows.SWEEP_SECONDS + 10)
+    windows.hit("c", 1)
+    assert set(windows.windows) == {"c"}, "windows that ended are dropped, not kept forever"
+
+
+def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_url, caplog):
+    item, prefix = parse("5/minute"), uuid.uuid4().hex
+    direct = redis.Redis.from_url(redis_url)
+    parts = urlsplit(redis_url)
+    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+        storage = storage_from_string(proxied, socket_connect_timeout=0.5, socket_timeout=0.5)
+        counters = Counters(storage, prefix)
+        assert counters.hit(item, "caller", "scope").used == 1
+
+        proxy.cut()
+        with caplog.at_level(logging.WARNING, logger="pledges.ratelimits"):
+            meanwhile = [counters.hit(item, "caller", "scope").used for _ in range(3)]
+        proxy.restore()
+        still_waiting = counters.hit(item, "caller", "scope").used
+        counters.retry_at = time.monotonic()  # as if RETRY_STORAGE_SECONDS had passed
+        again = counters.hit(item, "caller", "scope").used
+
+    assert meanwhile == [1, 2, 3], "counted in this process while Redis was away"
+    assert [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()], caplog.records
+    assert len(caplog.records) == 1, "one warning per outage, not one per request"
+    assert still_waiting == 4, "Redis is not tried again before the wait is over"
+    assert again == 2, "then counted in Redis again, from where it stood"
+    assert [int(direct.get(key)) for key in direct.keys(f"LIMITS:LIMITER/{prefix}/*")] == [2]
