@@ -19,9 +19,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache, wraps
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from flask import Flask, Response, current_app, g
 from flask_limiter.util import get_remote_address
@@ -39,8 +38,7 @@ RETRY_STORAGE_SECONDS = 10.0  # while the storage is unreachable, count in memor
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class Count:
+class Count(NamedTuple):
     """One limit as it stands after counting this request."""
 
     limit: RateLimitItem
@@ -144,9 +142,10 @@ class SharedLimit:
 
     def count(self) -> None:
         """Count this request against every limit; refuse it with 429 if any is now over."""
-        if not current_app.config["RATELIMIT_ENABLED"]:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not app.config["RATELIMIT_ENABLED"]:
             return
-        counters: Counters = current_app.extensions[EXTENSION]
+        counters: Counters = app.extensions[EXTENSION]
         caller = self.key()
         counts = [counters.hit(limit, caller, self.scope) for limit in parsed(self.limits())]
         refused = [count for count in counts if not count.allowed]
@@ -160,11 +159,13 @@ def add_rate_limit_headers(response: Response) -> Response:
     count: Count | None = g.get("rate_limit")
     if count is None:
         return response
-    response.headers["X-RateLimit-Limit"] = str(count.limit.amount)
-    response.headers["X-RateLimit-Remaining"] = str(count.remaining)
-    response.headers["X-RateLimit-Reset"] = str(math.ceil(count.reset_at))
+    # Added, not set: flask-limiter, which could have set them too, leaves counted views alone.
+    headers = response.headers
+    headers.add("X-RateLimit-Limit", str(count.limit.amount))
+    headers.add("X-RateLimit-Remaining", str(count.remaining))
+    headers.add("X-RateLimit-Reset", str(math.ceil(count.reset_at)))
     if not count.allowed:
-        response.headers["Retry-After"] = str(max(1, math.ceil(count.reset_at - time.time())))
+        headers.add("Retry-After", str(max(1, math.ceil(count.reset_at - time.time()))))
     return response
 
 

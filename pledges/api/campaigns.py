@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request, stream_with_context, url_for
 from flask_smorest import Blueprint
-from werkzeug.http import generate_etag
+from werkzeug.http import generate_etag, quote_etag
 
 from .. import live
 from ..caching import cacheable
@@ -77,14 +77,15 @@ def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
 @blp.alt_response(404, description="No such campaign")
 def get_totals(campaign: str) -> Response:
     body, etag = snapshot((COUNTS, "totals", campaign), lambda: _rendered_totals(campaign))
-    response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
+    response = Response(body, content_type="application/json")
+    response.headers.add("ETag", etag)
     return response
 
 
 def _rendered_totals(ref: str) -> tuple[bytes, str]:
+    """The body and its ETag header value, computed once per snapshot, not per request."""
     body = render_totals(find_campaign(ref)).encode()
-    return body, generate_etag(body)
+    return body, quote_etag(generate_etag(body))
 
 
 @blp.route("/<campaign>/totals.csv")
