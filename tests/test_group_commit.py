@@ -6,14 +6,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pledges.extensions import db
 from pledges.models import Campaign, Neighborhood, NeighborhoodCount, Pledge
+from pledges.services import group_commit
 from pledges.services.group_commit import GroupCommit
 from pledges.services.pledging import NewPledge, _write
 
@@ -174,3 +176,83 @@ def test_pledges_that_arrive_while_another_process_holds_the_write_lock_join_the
 
     assert (writer.batches, writer.items) == (1, 4)
     assert stored(seeded_app) == (sorted(answers), 4)
+
+
+# --- callers that go away (gevent, as in the gunicorn workers) --------------------------------
+
+
+class Interrupted(BaseException):
+    """What a caller can meet that is not an error of the write: a timeout, its greenlet killed."""
+
+
+@pytest.fixture
+def cooperative(monkeypatch):
+    """GroupCommit on gevent's primitives, as in a monkey-patched gunicorn worker, for this test."""
+    gevent = pytest.importorskip("gevent")
+    from gevent import event, lock
+
+    monkeypatch.setattr(group_commit, "threading", SimpleNamespace(Event=event.Event, Lock=lock.Semaphore))
+    monkeypatch.setattr(group_commit, "time", SimpleNamespace(sleep=gevent.sleep))
+    return gevent
+
+
+def spawn_submit(gevent, app: Flask, writer: GroupCommit, item: str):  # noqa: ANN001, ANN201
+    def submit() -> object:
+        with app.app_context():
+            try:
+                return writer.submit(item)
+            except BaseException as error:  # noqa: BLE001 - the test looks at what each caller got
+                return error
+            finally:
+                db.session.remove()
+
+    return gevent.spawn(submit)
+
+
+def test_a_caller_that_gives_up_while_waiting_is_not_handed_the_lead(seeded_app, cooperative):
+    gevent, gate = cooperative, cooperative.event.Event()
+
+    def write(items):  # noqa: ANN001, ANN202
+        if items[0] == "first":
+            gate.wait()
+        return [f"wrote {item}" for item in items]
+
+    writer = GroupCommit(write, touches=())
+    first = spawn_submit(gevent, seeded_app, writer, "first")
+    gevent.sleep(0.05)  # leading; its write held at the gate
+    quitter = spawn_submit(gevent, seeded_app, writer, "quitter")
+    patient = spawn_submit(gevent, seeded_app, writer, "patient")
+    gevent.sleep(0.05)
+    quitter.kill()  # e.g. a dropped connection: the greenlet is killed while it waits
+    gate.set()
+    gevent.joinall([first, patient], timeout=5)
+    late = spawn_submit(gevent, seeded_app, writer, "late")
+    late.join(5)
+
+    assert (first.value, patient.value, late.value) == ("wrote first", "wrote patient", "wrote late")
+    assert writer._leader is None and writer._waiting == []
+
+
+def test_an_interruption_while_a_batch_is_retried_alone_fails_the_rest_of_it_too(seeded_app, cooperative):
+    gevent, gate = cooperative, cooperative.event.Event()
+
+    def write(items):  # noqa: ANN001, ANN202
+        if items[0] == "first":
+            gate.wait()
+        elif len(items) > 1:
+            raise IntegrityError("INSERT", {}, Exception("one of them is refused"))
+        elif items[0] == "x":
+            raise Interrupted()
+        return [f"wrote {item}" for item in items]
+
+    writer = GroupCommit(write, touches=())
+    first = spawn_submit(gevent, seeded_app, writer, "first")
+    gevent.sleep(0.05)
+    queued = [spawn_submit(gevent, seeded_app, writer, item) for item in ("x", "y", "z")]
+    gevent.sleep(0.05)
+    gate.set()
+    gevent.joinall([first, *queued], timeout=5)
+
+    assert first.value == "wrote first"
+    assert [type(g.value) for g in queued] == [Interrupted] * 3, "none left waiting for ever"
+    assert writer._leader is None and writer._waiting == []

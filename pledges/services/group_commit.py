@@ -59,7 +59,7 @@ class GroupCommit(Generic[Item, Result]):
         self.touches = touches
         self.max_batch = max_batch
         self._guard = threading.Lock()
-        self._leading = False  # a caller is writing batches now
+        self._leader: _Job[Item, Result] | None = None  # whose caller writes batches now, or is told to
         self._waiting: list[_Job[Item, Result]] = []
         self.batches = 0  # transactions committed, for tests and benchmarks
         self.items = 0
@@ -69,11 +69,16 @@ class GroupCommit(Generic[Item, Result]):
         job: _Job[Item, Result] = _Job(item)
         with self._guard:
             self._waiting.append(job)
-            leads, self._leading = not self._leading, True
-        if not leads:
-            job.wake.wait()  # done, or handed the lead
-        if not job.done:
-            self._lead(job)
+            if self._leader is None:
+                self._leader = job
+        try:
+            if self._leader is not job:
+                job.wake.wait()  # done, or handed the lead
+            if not job.done:
+                self._lead(job)
+        finally:
+            if not job.done:  # the caller was interrupted (a timeout, its greenlet killed)
+                self._withdraw(job)
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
@@ -85,11 +90,24 @@ class GroupCommit(Generic[Item, Result]):
             while not job.done:
                 self._run()
         finally:
-            with self._guard:
-                successor = self._waiting[0] if self._waiting else None
-                self._leading = successor is not None
-            if successor is not None:
-                successor.wake.set()
+            if job.done:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Pass the lead to the oldest write still waiting, if any."""
+        with self._guard:
+            successor = self._leader = self._waiting[0] if self._waiting else None
+        if successor is not None:
+            successor.wake.set()
+
+    def _withdraw(self, job: _Job[Item, Result]) -> None:
+        """A write whose caller has gone before it was done: out of the queue, the lead passed on."""
+        with self._guard:
+            if job in self._waiting:
+                self._waiting.remove(job)
+            had_lead = self._leader is job
+        if had_lead:
+            self._hand_over()
 
     def _take(self) -> list[_Job[Item, Result]]:
         with self._guard:
@@ -109,8 +127,12 @@ class GroupCommit(Generic[Item, Result]):
                 results = self.write([job.item for job in batch])
         except ITEM_FAILURES as error:
             if len(batch) > 1:
-                for job in batch:
-                    self._run(alone=job)
+                try:
+                    for job in batch:
+                        self._run(alone=job)
+                except BaseException as interrupted:  # none of the batch may be left waiting
+                    self._fail([job for job in batch if not job.done], interrupted)
+                    raise
             else:
                 self._fail(batch, error)
         except BaseException as error:
