@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
@@ -14,7 +17,7 @@ from flask_migrate import upgrade
 from limits import parse
 from limits.storage import storage_from_string
 
-from pledges.ratelimits import Counters, ProcessWindows
+from pledges.ratelimits import EXTENSION, Counters, ProcessWindows
 from pledges.services.seeding import seed
 
 from .conftest import make_app
@@ -184,16 +187,16 @@ def test_with_two_limits_the_headers_show_the_one_nearer_to_refusing(database_ur
     assert answers == [201, 201, 429], "the hour's 3 refuse the fourth, though the minute allows 5"
 
 
-def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept(monkeypatch):
-    windows = ProcessWindows()
+def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept():
+    now = [1_000_000.0]
+    windows = ProcessWindows(clock=lambda: now[0])
     assert [windows.hit("a", 1)[0] for _ in range(3)] == [1, 2, 3]
-    opened_at = time.time()
 
-    monkeypatch.setattr(time, "time", lambda: opened_at + 1.5)
+    now[0] += 1.5
     assert windows.hit("b", 1)[0] == 1
-    assert windows.hit("a", 1) == (1, opened_at + 1.5 + 1), "a new window, from 1 again"
+    assert windows.hit("a", 1) == (1, now[0] + 1), "a new window, from 1 again"
 
-    monkeypatch.setattr(time, "time", lambda: opened_at + ProcessWindows.SWEEP_SECONDS + 10)
+    now[0] += ProcessWindows.SWEEP_SECONDS + 10
     windows.hit("c", 1)
     assert set(windows.windows) == {"c"}, "windows that ended are dropped, not kept forever"
 
@@ -222,3 +225,55 @@ def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_u
     assert still_waiting == 4, "Redis is not tried again before the wait is over"
     assert again == 2, "then counted in Redis again, from where it stood"
     assert [int(direct.get(key)) for key in direct.keys(f"LIMITS:LIMITER/{prefix}/*")] == [2]
+
+
+def test_a_request_the_minute_refuses_is_not_counted_against_the_hour(database_url, tmp_path):
+    app = limited_app(database_url, tmp_path, PLEDGE_RATE_LIMIT="2/minute;100/hour")
+    client = app.test_client()
+
+    answers = [post_pledge(client).status_code for _ in range(5)]
+
+    assert answers == [201, 201, 429, 429, 429]
+    windows = app.extensions[EXTENSION].windows.windows
+    hour = next(used for key, (used, _) in windows.items() if key.endswith("/pledge/100/1/hour"))
+    assert hour == 2, "three quick retries must not cost the caller three of the hour's pledges"
+
+
+def test_counted_routes_are_not_counted_again_by_the_default_limit(database_url, tmp_path):
+    client = limited_app(
+        database_url, tmp_path, RATELIMIT_DEFAULT="1/minute", API_RATE_LIMIT="3/minute"
+    ).test_client()
+
+    assert codes(client, TOTALS, 4) == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("refused_by", ["api", "form"])
+def test_a_refusal_carries_each_rate_limit_header_once(database_url, tmp_path, refused_by):
+    client = limited_app(database_url, tmp_path, PLEDGE_RATE_LIMIT="1/minute").test_client()
+    send = post_pledge if refused_by == "api" else submit_form
+    send(client)
+
+    refused = send(client)
+
+    assert refused.status_code == 429
+    for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"):
+        assert len(refused.headers.getlist(header)) == 1, (header, refused.headers)
+
+
+def test_with_rate_limiting_off_nothing_is_counted_or_refused(database_url, tmp_path):
+    settings = {"RATELIMIT_ENABLED": False, "API_RATE_LIMIT": "1/minute"}
+    client = limited_app(database_url, tmp_path, **settings).test_client()
+    # In a fresh process too, where no earlier app has opened the limiter's storage.
+    fresh = subprocess.run(
+        [sys.executable, "-c", "from pledges import create_app; create_app({'RATELIMIT_ENABLED': False})"],
+        env={**os.environ, "INSTANCE_PATH": str(tmp_path / "fresh"), "SECRET_KEY": "s" * 32},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    answers = [client.get(TOTALS) for _ in range(3)]
+
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert "X-RateLimit-Limit" not in answers[-1].headers
