@@ -25,6 +25,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 CORS_EXPOSED = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+CORS_READ_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", CORS_EXPOSED))
 
 
 def add_security_headers(response: Response) -> Response:
@@ -39,14 +40,15 @@ def add_security_headers(response: Response) -> Response:
 
 def allow_cross_origin_reads(response: Response) -> Response:
     """Any site may read the public API from a browser, without cookies; writes and admin stay closed."""
-    path = request.path
+    method, path = request.method, request.path
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        return response
     if not is_api_path(path) or path.startswith(("/api/v1/admin", "/api/docs")):
         return response
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        return response
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED
-    if request.method == "OPTIONS":
+    # Added, not set: no view sets these, and set() rescans the header list on every public read.
+    for name, value in CORS_READ_HEADERS:
+        response.headers.add(name, value)
+    if method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, If-None-Match"
         response.headers["Access-Control-Max-Age"] = "86400"
