@@ -13,6 +13,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 CONNECT_TIMEOUT = 2.0
 JOIN_TIMEOUT = 5.0
@@ -123,3 +124,16 @@ class TcpProxy:
 def _quietly(call: Callable[..., object], *args: object) -> None:
     with contextlib.suppress(OSError):
         call(*args)
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """`url` (a database or Redis URL) with its host and port swapped for the proxy's."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def upstream(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port

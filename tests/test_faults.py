@@ -27,7 +27,6 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -44,7 +43,7 @@ from pledges.services.counts import find_drift
 from pledges.services.seeding import seed
 
 from .conftest import BOTH_BACKENDS, POSTGRESQL, SQLITE, make_app
-from .outage import TcpProxy
+from .outage import TcpProxy, through, upstream
 from .servers import (
     flask_cli,
     log_tail,
@@ -383,19 +382,6 @@ def sqlite_path(database_url: str) -> Path:
 def integrity(database_url: str) -> str:
     with closing(sqlite3.connect(sqlite_path(database_url))) as conn:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
-
-
-def through(proxy: TcpProxy, url: str) -> str:
-    """`url` (a database or Redis URL) with its host and port swapped for the proxy's."""
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def upstream(url: str, default_port: int) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
 # --- 1. the database stops -------------------------------------------------------------------

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -22,7 +21,7 @@ from pledges.services.seeding import seed
 
 from .conftest import make_app
 from .factories import bearer, make_key, post_pledge, submit_form
-from .outage import TcpProxy
+from .outage import TcpProxy, through, upstream
 from .servers import running_server
 
 TOTALS = "/api/v1/campaigns/current/totals"
@@ -204,9 +203,8 @@ def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept():
 def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_url, caplog):
     item, prefix = parse("5/minute"), uuid.uuid4().hex
     direct = redis.Redis.from_url(redis_url)
-    parts = urlsplit(redis_url)
-    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
-        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+    with TcpProxy(*upstream(redis_url, 6379)) as proxy:
+        proxied = through(proxy, redis_url)
         storage = storage_from_string(proxied, socket_connect_timeout=0.5, socket_timeout=0.5)
         counters = Counters(storage, prefix)
         assert counters.hit(item, "caller", "scope").used == 1
