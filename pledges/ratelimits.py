@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from flask import Flask, Response, current_app, g
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
+from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage
 from werkzeug.exceptions import TooManyRequests
@@ -38,20 +38,31 @@ RETRY_STORAGE_SECONDS = 10.0  # while the storage is unreachable, count in memor
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Window(NamedTuple):
+    """One limit of a limits string, with what counting it needs worked out once."""
+
+    seconds: int
+    amount: int
+    amount_header: str  # X-RateLimit-Limit
+    # limits' own key layout: <namespace>/[<prefix>/]<caller>/<scope>/<amount>/<multiples>/<granularity>
+    namespace: str
+    key_suffix: str
+
+
 class Count(NamedTuple):
     """One limit as it stands after counting this request."""
 
-    limit: RateLimitItem
+    window: Window
     used: int
     reset_at: float  # epoch seconds: when the window ends
 
     @property
     def allowed(self) -> bool:
-        return self.used <= self.limit.amount
+        return self.used <= self.window.amount
 
     @property
     def remaining(self) -> int:
-        return max(0, self.limit.amount - self.used)
+        return max(0, self.window.amount - self.used)
 
 
 class ProcessWindows:
@@ -107,14 +118,14 @@ class Counters:
     def __init__(self, storage: Storage, prefix: str) -> None:
         self.windows = ProcessWindows() if isinstance(storage, MemoryStorage) else StorageWindows(storage)
         self.fallback = ProcessWindows()
-        self.prefix = prefix
+        self.prefix = f"{prefix}/" if prefix else ""
         self.retry_at = 0.0  # monotonic; until then the storage is taken to be down
 
-    def hit(self, limit: RateLimitItem, *identifiers: str) -> Count:
-        key = limit.key_for(self.prefix, *identifiers) if self.prefix else limit.key_for(*identifiers)
+    def hit(self, window: Window, caller: str, scope: str) -> Count:
+        key = f"{window.namespace}/{self.prefix}{caller}/{scope}/{window.key_suffix}"
         if time.monotonic() >= self.retry_at:
             try:
-                return Count(limit, *self.windows.hit(key, limit.get_expiry()))
+                return Count(window, *self.windows.hit(key, window.seconds))
             except self.windows.base_exceptions as error:
                 self.retry_at = time.monotonic() + RETRY_STORAGE_SECONDS
                 log.warning(
@@ -122,22 +133,34 @@ class Counters:
                     type(error).__name__,
                     RETRY_STORAGE_SECONDS,
                 )
-        return Count(limit, *self.fallback.hit(key, limit.get_expiry()))
+        return Count(window, *self.fallback.hit(key, window.seconds))
 
 
 @lru_cache(maxsize=256)
-def parsed(limits: str) -> tuple[RateLimitItem, ...]:
+def parsed(limits: str) -> tuple[Window, ...]:
     """The limits of a string, shortest window first: the order they are counted in."""
-    return tuple(sorted(parse_many(limits), key=lambda limit: limit.get_expiry()))
+    windows = (
+        Window(
+            seconds=limit.get_expiry(),
+            amount=limit.amount,
+            amount_header=str(limit.amount),
+            namespace=limit.namespace,
+            key_suffix=f"{limit.amount}/{limit.multiples}/{limit.GRANULARITY.name}",
+        )
+        for limit in parse_many(limits)
+    )
+    return tuple(sorted(windows, key=lambda window: window.seconds))
 
 
 class SharedLimit:
-    """One bucket per caller across every view it decorates (flask-limiter's shared_limit)."""
+    """One bucket per caller across every view it decorates (flask-limiter's shared_limit).
 
-    def __init__(self, scope: str, limits: Callable[[], str], key: Callable[[], str]) -> None:
+    `resolve` names the caller's limits and bucket: (limits string, caller).
+    """
+
+    def __init__(self, scope: str, resolve: Callable[[], tuple[str, str]]) -> None:
         self.scope = scope
-        self.limits = limits
-        self.key = key
+        self.resolve = resolve
 
     def __call__(self, view: F) -> F:
         @wraps(view)
@@ -156,15 +179,19 @@ class SharedLimit:
         counters: Counters | None = current_app.extensions.get(EXTENSION)
         if counters is None:  # RATELIMIT_ENABLED is off
             return
-        caller = self.key()
+        limits, caller = self.resolve()
         counts: list[Count] = []
-        for limit in parsed(self.limits()):
-            counts.append(count := counters.hit(limit, caller, self.scope))
+        for window in parsed(limits):
+            counts.append(count := counters.hit(window, caller, self.scope))
             if not count.allowed:
                 g.rate_limit = count  # the headers describe the limit that refused it
                 raise TooManyRequests()
         # Else the limit nearest to refusing.
-        g.rate_limit = min(counts, key=lambda count: (count.remaining, count.limit.amount))
+        g.rate_limit = counts[0] if len(counts) == 1 else min(counts, key=nearest_first)
+
+
+def nearest_first(count: Count) -> tuple[int, int]:
+    return count.remaining, count.window.amount
 
 
 def add_rate_limit_headers(response: Response) -> Response:
@@ -173,7 +200,7 @@ def add_rate_limit_headers(response: Response) -> Response:
         return response
     # Added, not set: flask-limiter, which could have set them too, leaves counted views alone.
     headers = response.headers
-    headers.add("X-RateLimit-Limit", str(count.limit.amount))
+    headers.add("X-RateLimit-Limit", count.window.amount_header)
     headers.add("X-RateLimit-Remaining", str(count.remaining))
     headers.add("X-RateLimit-Reset", str(math.ceil(count.reset_at)))
     if not count.allowed:
@@ -188,23 +215,18 @@ def init_app(app: Flask) -> None:
     app.after_request(add_rate_limit_headers)
 
 
-def read_limit() -> str:
+def api_reader() -> tuple[str, str]:
+    """A validated key's own limit and bucket, else the address's (after ProxyFix, as trusted)."""
     key = current_key()
     if key is None:
-        return current_app.config["API_RATE_LIMIT"]
-    return key.rate_limit or current_app.config["API_KEY_RATE_LIMIT"]
+        return current_app.config["API_RATE_LIMIT"], get_remote_address()
+    return key.rate_limit or current_app.config["API_KEY_RATE_LIMIT"], f"key:{key.id}"
 
 
-def read_bucket() -> str:
-    """A validated key's own bucket, else the client address (after ProxyFix, as trusted)."""
-    key = current_key()
-    return f"key:{key.id}" if key is not None else get_remote_address()
-
-
-def pledge_limit() -> str:
-    return current_app.config["PLEDGE_RATE_LIMIT"]
+def pledger() -> tuple[str, str]:
+    return current_app.config["PLEDGE_RATE_LIMIT"], get_remote_address()
 
 
 # One bucket per caller across every API read; one per address across the form and the API.
-api_read = SharedLimit("api-read", read_limit, read_bucket)
-pledging = SharedLimit("pledge", pledge_limit, get_remote_address)
+api_read = SharedLimit("api-read", api_reader)
+pledging = SharedLimit("pledge", pledger)

@@ -16,7 +16,7 @@ from flask_migrate import upgrade
 from limits import parse
 from limits.storage import storage_from_string
 
-from pledges.ratelimits import EXTENSION, Counters, ProcessWindows
+from pledges.ratelimits import EXTENSION, Counters, ProcessWindows, parsed
 from pledges.services.seeding import seed
 
 from .conftest import make_app
@@ -201,21 +201,21 @@ def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept():
 
 
 def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_url, caplog):
-    item, prefix = parse("5/minute"), uuid.uuid4().hex
+    (window,), prefix = parsed("5/minute"), uuid.uuid4().hex
     direct = redis.Redis.from_url(redis_url)
     with TcpProxy(*upstream(redis_url, 6379)) as proxy:
         proxied = through(proxy, redis_url)
         storage = storage_from_string(proxied, socket_connect_timeout=0.5, socket_timeout=0.5)
         counters = Counters(storage, prefix)
-        assert counters.hit(item, "caller", "scope").used == 1
+        assert counters.hit(window, "caller", "scope").used == 1
 
         proxy.cut()
         with caplog.at_level(logging.WARNING, logger="pledges.ratelimits"):
-            meanwhile = [counters.hit(item, "caller", "scope").used for _ in range(3)]
+            meanwhile = [counters.hit(window, "caller", "scope").used for _ in range(3)]
         proxy.restore()
-        still_waiting = counters.hit(item, "caller", "scope").used
+        still_waiting = counters.hit(window, "caller", "scope").used
         counters.retry_at = time.monotonic()  # as if RETRY_STORAGE_SECONDS had passed
-        again = counters.hit(item, "caller", "scope").used
+        again = counters.hit(window, "caller", "scope").used
 
     assert meanwhile == [1, 2, 3], "counted in this process while Redis was away"
     assert [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()], caplog.records
@@ -223,6 +223,9 @@ def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_u
     assert still_waiting == 4, "Redis is not tried again before the wait is over"
     assert again == 2, "then counted in Redis again, from where it stood"
     assert [int(direct.get(key)) for key in direct.keys(f"LIMITS:LIMITER/{prefix}/*")] == [2]
+    assert direct.get(f"LIMITS:{parse('5/minute').key_for(prefix, 'caller', 'scope')}") == b"2", (
+        "the key flask-limiter itself would use"
+    )
 
 
 def test_a_request_the_minute_refuses_is_not_counted_against_the_hour(database_url, tmp_path):
