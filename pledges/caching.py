@@ -10,7 +10,6 @@ from flask import Response, request
 
 MAX_AGE = 5  # seconds; the contract allows at most 10
 STALE_WHILE_REVALIDATE = 30
-CONDITIONAL_HEADERS = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"})
 CACHE_CONTROL = f"public, max-age={MAX_AGE}, stale-while-revalidate={STALE_WHILE_REVALIDATE}"
 
 
@@ -20,7 +19,20 @@ def conditional(response: Response) -> Response:
         return response
     response.add_etag()
     response.headers["Cache-Control"] = CACHE_CONTROL
-    if not any(header in request.environ for header in CONDITIONAL_HEADERS):
+    return compared(response)
+
+
+def tagged(body: bytes, etag: str, content_type: str) -> Response:
+    """`conditional` for a body whose ETag header value was computed with it (once per snapshot)."""
+    return compared(
+        Response(body, content_type=content_type, headers=(("ETag", etag), ("Cache-Control", CACHE_CONTROL)))
+    )
+
+
+def compared(response: Response) -> Response:
+    """304 when the request's If-None-Match or If-Modified-Since matches this version."""
+    environ = request.environ
+    if "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ:
         return response  # nothing to compare: skip make_conditional's parsing on the hot path
     return response.make_conditional(request)
 

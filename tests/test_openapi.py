@@ -38,3 +38,13 @@ def test_the_documented_error_is_the_error_the_api_sends(client):
 def test_the_pledge_route_documents_201_200_and_its_errors(client):
     responses = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/campaigns/{campaign}/pledges"]
     assert {"201", "200", "404", "409", "413", "415", "422"} <= set(responses["post"]["responses"])
+
+
+def test_the_totals_route_documents_its_body_304_and_404(client):
+    """Its view builds its own response; the document still says what it answers."""
+    get = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/campaigns/{campaign}/totals"]["get"]
+
+    assert set(get["responses"]) >= {"200", "304", "404"}
+    assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TotalsOut"
+    }

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from werkzeug.http import generate_etag, quote_etag
 
 from .. import live
-from ..caching import cacheable
+from ..caching import cacheable, tagged
 from ..extensions import db, limiter
 from ..models import Campaign
 from ..ratelimits import api_read, pledging
@@ -31,6 +31,7 @@ from ..services.cursors import decode_cursor, encode_cursor
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
 from ..snapshots import COUNTS, snapshot
+from . import documented
 
 blp = Blueprint(
     "campaigns",
@@ -71,15 +72,14 @@ def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
 
 @blp.route("/<campaign>/totals")
 @api_read
-@cacheable
-@blp.response(200, TotalsOut)
-@blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
-@blp.alt_response(404, description="No such campaign")
+@documented(
+    blp.response(200, TotalsOut),
+    blp.alt_response(304, description="Not modified since the ETag given in If-None-Match"),
+    blp.alt_response(404, description="No such campaign"),
+)
 def get_totals(campaign: str) -> Response:
     body, etag = snapshot((COUNTS, "totals", campaign), lambda: _rendered_totals(campaign))
-    response = Response(body, content_type="application/json")
-    response.headers.add("ETag", etag)
-    return response
+    return tagged(body, etag, "application/json")
 
 
 def _rendered_totals(ref: str) -> tuple[bytes, str]:
