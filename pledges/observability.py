@@ -69,7 +69,7 @@ def start_request() -> None:
 
 
 def finish_request(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers.add("X-Request-ID", g.get("request_id", ""))  # added: nothing else sets it
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     REQUEST_SECONDS.labels(route, request.method, str(response.status_code)).observe(elapsed)

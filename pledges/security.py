@@ -28,13 +28,31 @@ CORS_EXPOSED = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-R
 CORS_READ_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", CORS_EXPOSED))
 
 
+SAFETY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
-    """setdefault: a route that must differ (an embeddable counter) sets its own first."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
-        response.headers.setdefault("X-Frame-Options", "DENY")  # for browsers without CSP 3
+    """Each one a route has not set itself (an embeddable counter sets its own CSP).
+
+    One pass over the headers already there, not a setdefault per header: each of those
+    rescans them all, twice, and raises a KeyError when the header is missing.
+    """
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
+    for name, value in SAFETY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    own_policy = (
+        headers["Content-Security-Policy"]
+        if "content-security-policy" in present
+        else CONTENT_SECURITY_POLICY
+    )
+    if "frame-ancestors 'none'" in own_policy and "x-frame-options" not in present:
+        headers.add("X-Frame-Options", "DENY")  # for browsers without CSP 3
     return response
 
 

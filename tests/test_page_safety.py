@@ -77,6 +77,17 @@ def test_pages_carry_a_strict_content_security_policy_and_safety_headers(client,
     assert response.headers["Referrer-Policy"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/", "/embed/current", "/api/v1/campaigns/current/totals", "/healthz", "/nope"]
+)
+def test_each_safety_header_and_the_request_id_is_sent_once(client, path):
+    response = client.get(path)
+
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Request-ID"):
+        assert len(response.headers.getlist(name)) == 1, (name, response.headers)
+    assert len(response.headers.getlist("X-Frame-Options")) == (0 if path == "/embed/current" else 1)
+
+
 def test_api_responses_carry_the_same_headers(client):
     response = client.get("/api/v1/campaigns/current/totals")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
