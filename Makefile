@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format migrate seed translations extract-messages scale-out bench-totals bench-demo bench-stream bench-throughput clean
+.PHONY: run test lint format migrate seed translations extract-messages scale-out bench-totals bench-demo bench-stream bench-throughput bench-instructions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ extract-messages: $(VENV)/.installed
 
 bench-throughput: $(VENV)/.installed-dev
 	$(BIN)/python bench/throughput.py $(BENCH_ARGS)
+
+# Needs valgrind (apt-get install valgrind).
+bench-instructions: $(VENV)/.installed-dev
+	$(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 bench-stream: $(VENV)/.installed-dev
 	$(BIN)/python bench/stream_load.py $(BENCH_ARGS)
