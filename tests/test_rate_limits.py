@@ -13,7 +13,7 @@ import pytest
 import redis
 import requests
 from flask_migrate import upgrade
-from limits import parse
+from limits import parse, parse_many
 from limits.storage import storage_from_string
 
 from pledges.ratelimits import EXTENSION, Counters, ProcessWindows, parsed
@@ -198,6 +198,19 @@ def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept():
     now[0] += ProcessWindows.SWEEP_SECONDS + 10
     windows.hit("c", 1)
     assert set(windows.windows) == {"c"}, "windows that ended are dropped, not kept forever"
+
+
+@pytest.mark.parametrize("prefix", ["", "porchlight"])
+def test_counters_are_kept_under_the_keys_flask_limiter_would_use(prefix):
+    """So that counters in Redis carry over a deploy, and read the same to whoever inspects them."""
+    counters = Counters(storage_from_string("memory://"), prefix)
+    limits = "5/second;10 per 2 minutes;1000/day"
+
+    for window in parsed(limits):
+        counters.hit(window, "key:7", "api-read")
+
+    identifiers = (prefix, "key:7", "api-read") if prefix else ("key:7", "api-read")
+    assert set(counters.windows.windows) == {limit.key_for(*identifiers) for limit in parse_many(limits)}
 
 
 def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_url, caplog):
