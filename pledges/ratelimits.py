@@ -187,7 +187,7 @@ class SharedLimit:
                 g.rate_limit = count  # the headers describe the limit that refused it
                 raise TooManyRequests()
         # Else the limit nearest to refusing.
-        g.rate_limit = counts[0] if len(counts) == 1 else min(counts, key=nearest_first)
+        g.rate_limit = min(counts, key=nearest_first)
 
 
 def nearest_first(count: Count) -> tuple[int, int]:
