@@ -86,8 +86,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(confirm.bp)
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(docs.bp)
-    limiter.exempt(health.bp)
-    limiter.exempt(app.view_functions["metrics"])
+    ratelimits.exempt(health.bp)
+    ratelimits.exempt(app.view_functions["metrics"])
 
     @app.before_request
     def check_request_body() -> None:

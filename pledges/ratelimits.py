@@ -22,7 +22,7 @@ from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, NamedTuple, TypeVar
 
-from flask import Flask, Response, current_app, g
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 from limits.errors import StorageError
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 EXTENSION = "porchlight.ratelimits"
 RETRY_STORAGE_SECONDS = 10.0  # while the storage is unreachable, count in memory for this long
 F = TypeVar("F", bound=Callable[..., Any])
+V = TypeVar("V", bound=Callable[..., Any] | Blueprint)
+EXEMPT_BLUEPRINTS: set[str] = set()  # names; an exempt view carries EXEMPT_MARK instead
+EXEMPT_MARK = "rate_limits_exempt"  # kept by functools.wraps in the decorators above it
 
 
 class Window(NamedTuple):
@@ -168,7 +171,7 @@ class SharedLimit:
             self.count()
             return view(*args, **kwargs)
 
-        return limiter.exempt(limited)  # type: ignore[return-value]  # counted here, not twice
+        return exempt(limited)  # counted here, not again by flask-limiter
 
     def count(self) -> None:
         """Count this request against each limit, shortest window first; 429 at the first one over.
@@ -213,6 +216,30 @@ def init_app(app: Flask) -> None:
     if app.config["RATELIMIT_ENABLED"]:  # else flask-limiter opened no storage, and nothing is counted
         app.extensions[EXTENSION] = Counters(limiter.storage, app.config["RATELIMIT_KEY_PREFIX"])
     app.after_request(add_rate_limit_headers)
+
+
+def exempt(target: V) -> V:
+    """A view or blueprint flask-limiter's default limit leaves alone (`limiter.exempt`), cheaply."""
+    if isinstance(target, Blueprint):
+        EXEMPT_BLUEPRINTS.add(target.name)
+    else:
+        setattr(target, EXEMPT_MARK, True)
+    return limiter.exempt(target)  # type: ignore[return-value]
+
+
+@limiter.request_filter
+def is_exempt() -> bool:
+    """Ends flask-limiter's check at once for what `exempt` marked.
+
+    Exempt or not, a view otherwise costs flask-limiter a walk of its blueprint and exemption
+    tables on every request: about 240,000 instructions, a sixth of all that `/healthz` costs
+    (bench/RESULTS.md, "Fifth round").
+    """
+    rule = request.url_rule
+    if rule is None:  # 404 and 405: flask-limiter finds no endpoint to limit either
+        return False
+    blueprint, _, _ = rule.endpoint.rpartition(".")
+    return blueprint in EXEMPT_BLUEPRINTS or hasattr(current_app.view_functions[rule.endpoint], EXEMPT_MARK)
 
 
 def api_reader() -> tuple[str, str]:

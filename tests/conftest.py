@@ -114,6 +114,9 @@ def make_app(database_url: str, tmp_path: Path, **overrides: object) -> Flask:
         "LOG_FORMAT": "plain",
     }
     settings.update(overrides)
+    # flask-limiter takes RATELIMIT_DEFAULT from the first app its one shared instance is given,
+    # and keeps it: each test's app gets its own, as a fresh process would.
+    limiter.limit_manager.set_default_limits([])
     app = create_app(settings)
     # flask-limiter keeps "storage is down" on its one shared instance, not per app:
     # each test's app starts with healthy storage, as a fresh process would.

@@ -16,6 +16,7 @@ from flask_migrate import upgrade
 from limits import parse, parse_many
 from limits.storage import storage_from_string
 
+from pledges.extensions import limiter
 from pledges.ratelimits import EXTENSION, Counters, ProcessWindows, parsed
 from pledges.services.seeding import seed
 
@@ -259,6 +260,28 @@ def test_counted_routes_are_not_counted_again_by_the_default_limit(database_url,
     ).test_client()
 
     assert codes(client, TOTALS, 4) == [200, 200, 200, 429]
+
+
+def test_flask_limiter_looks_for_limits_only_on_the_routes_it_limits(database_url, tmp_path, monkeypatch):
+    """For an exempt route, or one counted by SharedLimit, its check ends before any lookup."""
+    client = limited_app(database_url, tmp_path, RATELIMIT_DEFAULT="2/minute").test_client()
+    looked_up: list[str] = []
+    resolve_limits = limiter.limit_manager.resolve_limits
+
+    def recorded(app, endpoint, *args, **kwargs):
+        looked_up.append(endpoint)
+        return resolve_limits(app, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", recorded)
+    not_limited_here = ["/healthz", "/readyz", "/metrics", "/api/docs", "/api/v1/neighborhoods", TOTALS]
+    answers = [client.get(path).status_code for path in not_limited_here * 3]
+    pledged = post_pledge(client)
+
+    assert answers == [200] * len(answers)
+    assert pledged.status_code == 201
+    assert looked_up == []
+    assert codes(client, "/", 3) == [200, 200, 429]  # pages keep flask-limiter's default limit
+    assert looked_up == ["web.front_page"] * 3
 
 
 @pytest.mark.parametrize("refused_by", ["api", "form"])

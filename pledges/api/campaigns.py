@@ -10,9 +10,9 @@ from werkzeug.http import generate_etag, quote_etag
 
 from .. import live
 from ..caching import cacheable, tagged
-from ..extensions import db, limiter
+from ..extensions import db
 from ..models import Campaign
-from ..ratelimits import api_read, pledging
+from ..ratelimits import api_read, exempt, pledging
 from ..schemas import (
     BusinessesQuery,
     BusinessListOut,
@@ -158,7 +158,7 @@ def render_totals(campaign: Campaign | int) -> str:
 @blp.route("/<campaign>/stream")
 @blp.response(200, {"type": "string"}, content_type="text/event-stream")
 @blp.alt_response(404, description="No such campaign")
-@limiter.exempt
+@exempt
 def stream_totals(campaign: str) -> Response:
     """Server-Sent Events: `totals` at once and after every change; a heartbeat comment when quiet."""
     found = find_campaign(campaign)

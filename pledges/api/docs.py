@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from ..extensions import limiter
+from ..ratelimits import exempt
 
 bp = Blueprint("docs", __name__, url_prefix="/api/docs")
 ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
@@ -23,4 +23,4 @@ def docs_asset(name: str) -> Response:
     return send_from_directory(swagger_ui_path, name, max_age=86_400)
 
 
-limiter.exempt(bp)
+exempt(bp)
