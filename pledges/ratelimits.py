@@ -22,15 +22,15 @@ from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, NamedTuple, TypeVar
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Config, Flask, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage
 from werkzeug.exceptions import TooManyRequests
 
-from .auth import current_key
 from .extensions import limiter
+from .services.keys import CallerKey
 
 log = logging.getLogger(__name__)
 EXTENSION = "porchlight.ratelimits"
@@ -158,10 +158,11 @@ def parsed(limits: str) -> tuple[Window, ...]:
 class SharedLimit:
     """One bucket per caller across every view it decorates (flask-limiter's shared_limit).
 
-    `resolve` names the caller's limits and bucket: (limits string, caller).
+    `resolve` names the caller's limits and bucket, (limits string, caller), from the settings
+    and the caller's validated key, if any.
     """
 
-    def __init__(self, scope: str, resolve: Callable[[], tuple[str, str]]) -> None:
+    def __init__(self, scope: str, resolve: Callable[[Config, CallerKey | None], tuple[str, str]]) -> None:
         self.scope = scope
         self.resolve = resolve
 
@@ -179,18 +180,21 @@ class SharedLimit:
         As flask-limiter did: a request the minute refuses is not counted against the hour, so
         one quick retry does not cost the caller an hour.
         """
-        counters: Counters | None = current_app.extensions.get(EXTENSION)
+        # The app and g looked up once each, not once per attribute: this runs on every API read.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        counters: Counters | None = app.extensions.get(EXTENSION)
         if counters is None:  # RATELIMIT_ENABLED is off
             return
-        limits, caller = self.resolve()
+        state = g._get_current_object()  # type: ignore[attr-defined]
+        limits, caller = self.resolve(app.config, state.get("api_key"))  # as auth.identify_caller left it
         counts: list[Count] = []
         for window in parsed(limits):
             counts.append(count := counters.hit(window, caller, self.scope))
             if not count.allowed:
-                g.rate_limit = count  # the headers describe the limit that refused it
+                state.rate_limit = count  # the headers describe the limit that refused it
                 raise TooManyRequests()
         # Else the limit nearest to refusing.
-        g.rate_limit = min(counts, key=nearest_first)
+        state.rate_limit = min(counts, key=nearest_first)
 
 
 def nearest_first(count: Count) -> tuple[int, int]:
@@ -242,16 +246,15 @@ def is_exempt() -> bool:
     return blueprint in EXEMPT_BLUEPRINTS or hasattr(current_app.view_functions[rule.endpoint], EXEMPT_MARK)
 
 
-def api_reader() -> tuple[str, str]:
+def api_reader(config: Config, key: CallerKey | None) -> tuple[str, str]:
     """A validated key's own limit and bucket, else the address's (after ProxyFix, as trusted)."""
-    key = current_key()
     if key is None:
-        return current_app.config["API_RATE_LIMIT"], get_remote_address()
-    return key.rate_limit or current_app.config["API_KEY_RATE_LIMIT"], f"key:{key.id}"
+        return config["API_RATE_LIMIT"], get_remote_address()
+    return key.rate_limit or config["API_KEY_RATE_LIMIT"], f"key:{key.id}"
 
 
-def pledger() -> tuple[str, str]:
-    return current_app.config["PLEDGE_RATE_LIMIT"], get_remote_address()
+def pledger(config: Config, key: CallerKey | None) -> tuple[str, str]:
+    return config["PLEDGE_RATE_LIMIT"], get_remote_address()
 
 
 # One bucket per caller across every API read; one per address across the form and the API.
