@@ -236,7 +236,7 @@ def is_exempt() -> bool:
     """Ends flask-limiter's check at once for what `exempt` marked.
 
     Exempt or not, a view otherwise costs flask-limiter a walk of its blueprint and exemption
-    tables on every request: about 240,000 instructions, a sixth of all that `/healthz` costs
+    tables on every request: about 225,000 instructions, a sixth of all that `/healthz` costs
     (bench/RESULTS.md, "Fifth round").
     """
     rule = request.url_rule
