@@ -6,6 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +21,7 @@ from pledges.services.group_commit import GroupCommit
 from pledges.services.pledging import NewPledge, _write
 
 from .conftest import BOTH_BACKENDS
-from .factories import eventually
+from .factories import eventually, recorded_sql
 
 
 def new_pledge(app: Flask, email: str, neighborhood: str = "allentown", neighborhood_id: int | None = None):
@@ -152,6 +153,30 @@ def test_a_duplicate_within_one_batch_gets_the_first_pledges_receipt(seeded_app)
     assert (first_status, again_status) == ("counted", "duplicate")
     assert again.id == first.id and first.created and not again.created
     assert stored(seeded_app) == (["twice@example.org"], 1)
+
+
+@BOTH_BACKENDS
+def test_a_batch_reads_its_addresses_bursts_in_one_statement_and_counts_its_own_pledges_too(seeded_app):
+    seeded_app.config["BURST_LIMIT"] = 3
+    busy, other = "b" * 64, "c" * 64
+
+    def sent_from(address: str, email: str) -> NewPledge:
+        return replace(new_pledge(seeded_app, email), address_hash=address)
+
+    earlier = sent_from(busy, "earlier@example.org")
+    batch = [sent_from(busy, f"busy{n}@example.org") for n in range(4)]
+    batch.insert(2, sent_from(other, "other@example.org"))
+    batch.insert(3, batch[1])  # a duplicate is not written, so it is not one more from its address
+    with seeded_app.app_context():
+        _write([earlier])
+        db.session.commit()
+        with recorded_sql(seeded_app) as seen:
+            answers = _write(batch)
+        db.session.commit()
+
+    assert [status for _, status in answers] == ["counted", "counted", "counted", "duplicate", "held", "held"]
+    assert sum("count(*)" in sql and "address_hash =" in sql for sql in seen) == 1, seen
+    assert stored(seeded_app)[1] == 4  # earlier, busy0, busy1, other
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Boolean, Connection, bindparam, text
+from sqlalchemy import Boolean, Connection, TextClause, bindparam, text
 
 from ..database import UTCDateTime, utcnow
 from ..errors import INVALID_FIELDS, InvalidInput
@@ -66,29 +66,52 @@ def record_pledge(
     return receipt
 
 
-# How many pledges this address sent in the window, but never reading more than the limit's worth:
-# one busy address (a campus, a carrier's NAT) must not make each of its pledges cost more.
-RECENT_FROM_ADDRESS = text(
-    "SELECT count(*) FROM (SELECT 1 FROM pledges WHERE campaign_id = :campaign_id "
-    "AND address_hash = :address_hash AND created_at >= :since LIMIT :limit) AS recent"
-).bindparams(bindparam("since", type_=UTCDateTime()))
+# How many pledges an address sent in the window, but never reading more than the limit's worth:
+# one busy address (a campus, a carrier's NAT) must not make each batch it is in cost more.
+# One bounded count per address, all of a batch's addresses in one statement.
+RECENT_FROM_ADDRESS = (
+    "SELECT {n} AS sender, count(*) AS recent FROM (SELECT 1 FROM pledges "
+    "WHERE campaign_id = :campaign_id_{n} AND address_hash = :address_hash_{n} AND created_at >= :since "
+    "LIMIT :limit) AS recent_{n}"
+)
 
 
-def _burst_check(connection: Connection) -> Callable[[int, str | None, datetime], bool]:
-    """Whether an address has sent BURST_LIMIT pledges within BURST_WINDOW_MINUTES, on `connection`."""
-    limit = current_app.config["BURST_LIMIT"]
-    window = timedelta(minutes=current_app.config["BURST_WINDOW_MINUTES"])
+@lru_cache(maxsize=128)
+def recent_from_addresses(addresses: int) -> TextClause:
+    """The statement for a batch with this many distinct (campaign, address) pairs."""
+    union = " UNION ALL ".join(RECENT_FROM_ADDRESS.format(n=n) for n in range(addresses))
+    return text(union).bindparams(bindparam("since", type_=UTCDateTime()))
 
-    def in_burst(campaign_id: int, address_hash: str | None, now: datetime) -> bool:
-        if address_hash is None:
+
+class BurstCheck:
+    """Whether each pledge of a batch is one too many from its address (BURST_LIMIT in BURST_WINDOW_MINUTES).
+
+    The pledges already stored are read once for the whole batch; those of the batch itself are
+    counted as they are written, as a query per pledge would have seen them.
+    """
+
+    def __init__(self, connection: Connection, pledges: list[NewPledge], now: datetime) -> None:
+        self.limit: int = current_app.config["BURST_LIMIT"]
+        window = timedelta(minutes=current_app.config["BURST_WINDOW_MINUTES"])
+        addresses = ((p.campaign_id, p.address_hash) for p in pledges if p.address_hash is not None)
+        senders = list(dict.fromkeys(addresses))  # each once, in order
+        self.sent: Counter[tuple[int, str]] = Counter()
+        if not senders:
+            return
+        values: dict[str, Any] = {"since": now - window, "limit": self.limit}
+        for n, (campaign_id, address_hash) in enumerate(senders):
+            values[f"campaign_id_{n}"], values[f"address_hash_{n}"] = campaign_id, address_hash
+        for sender, recent in connection.execute(recent_from_addresses(len(senders)), values):
+            self.sent[senders[sender]] = recent
+
+    def held(self, pledge: NewPledge) -> bool:
+        if pledge.address_hash is None:
             return False
-        recent = connection.execute(
-            RECENT_FROM_ADDRESS,
-            {"campaign_id": campaign_id, "address_hash": address_hash, "since": now - window, "limit": limit},
-        ).scalar_one()
-        return recent >= limit
+        return self.sent[(pledge.campaign_id, pledge.address_hash)] >= self.limit
 
-    return in_burst
+    def written(self, pledge: NewPledge) -> None:
+        if pledge.address_hash is not None:
+            self.sent[(pledge.campaign_id, pledge.address_hash)] += 1
 
 
 def neighborhood_ids() -> dict[str, int]:
@@ -164,13 +187,10 @@ def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
     pending = confirmation_required()
     # The session's own connection, in its transaction; Core statements skip the ORM's work per call.
     connection = db.session.connection()
-    in_burst = _burst_check(connection)
+    burst = BurstCheck(connection, pledges, utcnow())
     for pledge in pledges:
         now = utcnow()
-        if in_burst(pledge.campaign_id, pledge.address_hash, now):
-            status = "held"
-        else:
-            status = "pending" if pending else "counted"
+        status = "held" if burst.held(pledge) else "pending" if pending else "counted"
         public_id = Pledge.new_public_id()
         inserted = connection.execute(
             PLEDGE_INSERT,
@@ -190,6 +210,7 @@ def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
         if inserted is None:
             answers.append((_existing_receipt(pledge.campaign_id, pledge.email), "duplicate"))
             continue
+        burst.written(pledge)
         if status == "counted":
             by_neighborhood[pledge.campaign_id][(pledge.neighborhood_id, pledge.kind)] += 1
             by_hour[pledge.campaign_id][(hour_of(now), pledge.kind)] += 1
