@@ -223,7 +223,11 @@ def init_app(app: Flask) -> None:
 
 
 def exempt(target: V) -> V:
-    """A view or blueprint flask-limiter's default limit leaves alone (`limiter.exempt`), cheaply."""
+    """A view or blueprint flask-limiter's default limit leaves alone (`limiter.exempt`), cheaply.
+
+    Unlike `limiter.exempt`, this leaves it no limits at all: a `@limiter.limit` of its own would
+    be skipped too. None of ours has one; count such a view with a SharedLimit instead.
+    """
     if isinstance(target, Blueprint):
         EXEMPT_BLUEPRINTS.add(target.name)
     else:
@@ -233,17 +237,19 @@ def exempt(target: V) -> V:
 
 @limiter.request_filter
 def is_exempt() -> bool:
-    """Ends flask-limiter's check at once for what `exempt` marked.
+    """Tells flask-limiter that what `exempt` marked has no limits to look up.
 
     Exempt or not, a view otherwise costs flask-limiter a walk of its blueprint and exemption
-    tables on every request: about 225,000 instructions, a sixth of all that `/healthz` costs
-    (bench/RESULTS.md, "Fifth round").
+    tables to resolve its limits on every request: about 225,000 instructions, a sixth of all
+    that `/healthz` costs (bench/RESULTS.md, "Fifth round"). What is left of its check (its meta
+    limits' exemption, its headers) runs as before.
     """
     rule = request.url_rule
     if rule is None:  # 404 and 405: flask-limiter finds no endpoint to limit either
         return False
     blueprint, _, _ = rule.endpoint.rpartition(".")
-    return blueprint in EXEMPT_BLUEPRINTS or hasattr(current_app.view_functions[rule.endpoint], EXEMPT_MARK)
+    view = current_app.view_functions.get(rule.endpoint)  # a rule may have no view of its own
+    return blueprint in EXEMPT_BLUEPRINTS or hasattr(view, EXEMPT_MARK)
 
 
 def api_reader(config: Config, key: CallerKey | None) -> tuple[str, str]:
