@@ -29,6 +29,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage
 from werkzeug.exceptions import TooManyRequests
 
+from .auth import current_key
 from .extensions import limiter
 from .services.keys import CallerKey
 
@@ -186,7 +187,7 @@ class SharedLimit:
         if counters is None:  # RATELIMIT_ENABLED is off
             return
         state = g._get_current_object()  # type: ignore[attr-defined]
-        limits, caller = self.resolve(app.config, state.get("api_key"))  # as auth.identify_caller left it
+        limits, caller = self.resolve(app.config, current_key(state))
         counts: list[Count] = []
         for window in parsed(limits):
             counts.append(count := counters.hit(window, caller, self.scope))
@@ -248,8 +249,10 @@ def is_exempt() -> bool:
     if rule is None:  # 404 and 405: flask-limiter finds no endpoint to limit either
         return False
     blueprint, _, _ = rule.endpoint.rpartition(".")
+    if blueprint in EXEMPT_BLUEPRINTS:
+        return True
     view = current_app.view_functions.get(rule.endpoint)  # a rule may have no view of its own
-    return blueprint in EXEMPT_BLUEPRINTS or hasattr(view, EXEMPT_MARK)
+    return hasattr(view, EXEMPT_MARK)
 
 
 def api_reader(config: Config, key: CallerKey | None) -> tuple[str, str]:
