@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -52,6 +53,20 @@ def engine_options(url: str) -> dict[str, Any]:
     return options
 
 
+def trusted_networks(raw: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """TRUSTED_NETWORKS: comma-separated CIDRs (city hall, libraries) whose pledges skip the burst check."""
+    networks = []
+    for part in (raw or "").split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as error:
+                raise ValueError(
+                    f"TRUSTED_NETWORKS: {part.strip()!r} is not a network like 10.1.0.0/16"
+                ) from error
+    return tuple(networks)
+
+
 def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every setting of the app. `overrides` (tests, create_app(config)) win over the environment."""
     overrides = dict(overrides or {})
@@ -61,6 +76,7 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "IMPORT_MAX_BYTES": int(env.get("IMPORT_MAX_BYTES", str(2 * 1024 * 1024))),  # a sign-up sheet upload
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Lets several deployments (or test runs) share one Redis without sharing counters.
@@ -79,7 +95,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         # Trust: email confirmation, bursts held for review, abuse report thresholds, retention.
         "PLEDGE_CONFIRMATION": env.get("PLEDGE_CONFIRMATION", "none").lower(),
         "PUBLIC_URL": env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
-        "SMTP_HOST": env.get("SMTP_HOST", "localhost"),
+        # No SMTP_HOST: no mail is sent (confirmation links need one).
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
         "SMTP_PORT": int(env.get("SMTP_PORT", "25")),
         "SMTP_USER": env.get("SMTP_USER"),
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD"),
@@ -87,6 +104,7 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "MAIL_FROM": env.get("MAIL_FROM", "Porch Light <porchlight@localhost>"),
         "BURST_LIMIT": int(env.get("BURST_LIMIT", "20")),
         "BURST_WINDOW_MINUTES": int(env.get("BURST_WINDOW_MINUTES", "10")),
+        "TRUSTED_NETWORKS": trusted_networks(env.get("TRUSTED_NETWORKS")),
         "ABUSE_ADDRESS_THRESHOLD": int(env.get("ABUSE_ADDRESS_THRESHOLD", "30")),
         "ABUSE_DOMAIN_THRESHOLD": int(env.get("ABUSE_DOMAIN_THRESHOLD", "200")),
         "ANONYMIZE_AFTER_DAYS": int(env.get("ANONYMIZE_AFTER_DAYS", "180")),
@@ -107,6 +125,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "OPENAPI_JSON_PATH": "openapi.json",
     }
     settings.update(overrides)
+    if isinstance(settings["TRUSTED_NETWORKS"], str):  # given as the environment would give it
+        settings["TRUSTED_NETWORKS"] = trusted_networks(settings["TRUSTED_NETWORKS"])
     if "SECRET_KEY" not in settings:
         settings["SECRET_KEY"] = secret_key(instance_path)
     return settings

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
@@ -87,6 +90,33 @@ def _begin_immediate(raw: sqlite3.Connection) -> None:
             pause = min(pause * 2, 0.004)
     finally:
         raw.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# PostgreSQL aborted the transaction for its own reasons (deadlock_detected, serialization_failure):
+# the same work, run again, succeeds.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+WRITE_ATTEMPTS = 5
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def retrying_write(work: Callable[[], T], touches: Collection[str] | None = None) -> T:
+    """`work()` in a write transaction, run again (at most WRITE_ATTEMPTS times, with jitter)
+    when PostgreSQL aborts it as a deadlock or serialization failure: never the pledger's fault."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with write_transaction(touches=touches):
+                return work()
+        except DBAPIError as error:
+            if attempt == WRITE_ATTEMPTS or not is_transient(error):
+                raise
+            log.warning("write aborted (%s), attempt %d: retrying", error.orig.sqlstate, attempt)  # type: ignore[union-attr]
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 # One SQLite writer at a time per process: the others wait here, cooperatively under gevent,

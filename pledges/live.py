@@ -19,20 +19,21 @@ from sqlalchemy import func
 from .extensions import db
 from .models import NeighborhoodCount
 from .observability import STREAM_CLIENTS
+from .services.totals import pending_count
 
 log = logging.getLogger(__name__)
 
-Version = tuple[int, datetime | None]
+Version = tuple[int, datetime | None, int]
 
 
 def totals_version(campaign_id: int) -> Version:
-    """Changes whenever any stored count of the campaign changes: up, down, or rebuilt."""
+    """Changes whenever any stored count of the campaign changes (up, down, or rebuilt), or its queue."""
     total, changed = db.session.execute(
         db.select(
             func.coalesce(func.sum(NeighborhoodCount.count), 0), func.max(NeighborhoodCount.updated_at)
         ).where(NeighborhoodCount.campaign_id == campaign_id)
     ).one()
-    return int(total), changed
+    return int(total), changed, pending_count(campaign_id)
 
 
 @dataclass(eq=False)

@@ -26,8 +26,11 @@ from .database import UTCDateTime, utcnow
 from .extensions import db
 
 KINDS = ("resident", "business")
-# counted: in the totals. pending: awaiting email confirmation. held/removed: by moderation.
-STATUSES = ("counted", "pending", "held", "removed")
+# counted: in the totals now. pending: waiting, for the reason below. removed: by the mayor's office.
+STATUSES = ("counted", "pending", "removed")
+# Why a pending pledge waits: its emailed link to be used, or the mayor's office to release it.
+PENDING_REASONS = ("confirm_email", "review")
+SCOPES = ("read", "intake", "admin")
 
 # A 64-bit key on PostgreSQL; SQLite's rowid is already 64-bit and must stay INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -93,8 +96,30 @@ class Pledge(db.Model):
             sqlite_where=text("address_hash IS NOT NULL"),
             postgresql_where=text("address_hash IS NOT NULL"),
         ),
+        # The queue: pending pledges by campaign and reason, counted without reading the rest.
+        Index(
+            "ix_pledges_pending",
+            "campaign_id",
+            "pending_reason",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # What an intake key took, in a time window: the admin listing and bulk removal.
+        Index(
+            "ix_pledges_intake_key",
+            "campaign_id",
+            "intake_key_id",
+            "created_at",
+            sqlite_where=text("intake_key_id IS NOT NULL"),
+            postgresql_where=text("intake_key_id IS NOT NULL"),
+        ),
         CheckConstraint("kind IN ('resident', 'business')", name="kind"),
-        CheckConstraint("status IN ('counted', 'pending', 'held', 'removed')", name="status"),
+        CheckConstraint("status IN ('counted', 'pending', 'removed')", name="status"),
+        CheckConstraint(
+            "(status = 'pending') = (pending_reason IS NOT NULL) "
+            "AND (pending_reason IS NULL OR pending_reason IN ('confirm_email', 'review'))",
+            name="pending_reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -107,9 +132,12 @@ class Pledge(db.Model):
     show_name: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="counted")
+    pending_reason: Mapped[str | None] = mapped_column(String(16))
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     # HMAC of the client address with SECRET_KEY: links a burst of pledges without keeping the address.
     address_hash: Mapped[str | None] = mapped_column(String(64))
+    # The intake key (a sign-up table, a block club's sheets) that took this pledge for its person.
+    intake_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     # Email confirmation (PLEDGE_CONFIRMATION=email): a pending pledge counts once confirmed.
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmation_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -148,7 +176,7 @@ class ApiKey(db.Model):
     """A partner's key. Only a hash of the token is kept; the token itself is shown once."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint("scope IN ('read', 'admin')", name="scope"),)
+    __table_args__ = (CheckConstraint("scope IN ('read', 'intake', 'admin')", name="scope"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -176,6 +204,17 @@ class ApiKey(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class SharedPlace(db.Model):
+    """An address the mayor's office knows is shared (a library, a church hall): no burst check there."""
+
+    __tablename__ = "shared_places"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
 
 
 class AuditEntry(db.Model):

@@ -23,6 +23,9 @@ from pledges import create_app
 from pledges.extensions import db, limiter
 from pledges.services.seeding import seed
 
+from .mailbox import Inbox
+from .servers import free_port
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -149,6 +152,20 @@ def seeded_app(app: Flask) -> Flask:
         seed(goal=1000)
         db.session.remove()
     return app
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on loopback: (its inbox, its port)."""
+    from aiosmtpd.controller import Controller
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import socket
 import time
-from collections.abc import Iterator
-from email import message_from_bytes
 
-import pytest
-from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 
 from pledges.services.seeding import seed
 
 from .conftest import make_app
 from .factories import bearer, csrf_token, make_key, post_pledge, totals
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.original_content))
-        return "250 OK"
-
-    def link(self, number: int = -1) -> str:
-        body = self.messages[number].get_payload(decode=True).decode()
-        return re.search(r"https?://\S+/confirm/\S+", body).group(0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from .servers import free_port
 
 
 def confirming_app(database_url, tmp_path, port: int, **settings):

@@ -109,3 +109,16 @@ def test_the_hourly_chart_is_an_svg_with_a_text_alternative_and_an_etag(client):
 
 def test_the_dashboard_of_an_unknown_campaign_is_404(client):
     assert client.get("/dashboard?campaign=nno-1999").status_code == 404
+
+
+def test_the_dashboard_shows_how_many_pledges_wait_and_the_stream_carries_it(client, seeded_app):
+    seeded_app.config["BURST_LIMIT"] = 1
+    for _ in range(3):
+        post_pledge(client, neighborhood="lovejoy")
+
+    text = text_of(client.get("/dashboard"))
+
+    assert "1 porch light pledged" in text
+    assert "2 pledges wait for email confirmation or review (not in the total yet)" in text
+    first_event = next(client.get("/api/v1/campaigns/current/stream").response).decode()
+    assert '"pending":2' in first_event

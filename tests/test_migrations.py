@@ -18,6 +18,7 @@ TABLES = {
     "hourly_counts",
     "api_keys",
     "audit_log",
+    "shared_places",
     "alembic_version",
 }
 

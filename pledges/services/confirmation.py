@@ -53,6 +53,11 @@ def confirmation_required() -> bool:
     return current_app.config["PLEDGE_CONFIRMATION"] == "email"
 
 
+def mail_configured() -> bool:
+    """Whether mail can be sent at all (SMTP_HOST is set)."""
+    return bool(current_app.config["SMTP_HOST"])
+
+
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
 
@@ -115,7 +120,10 @@ def unsent_confirmations() -> list[str]:
     return list(
         db.session.scalars(
             db.select(Pledge.public_id).where(
-                Pledge.status == "pending", Pledge.confirmation_sent_at.is_(None), Pledge.created_at > oldest
+                Pledge.status == "pending",
+                Pledge.pending_reason == "confirm_email",
+                Pledge.confirmation_sent_at.is_(None),
+                Pledge.created_at > oldest,
             )
         )
     )
@@ -139,7 +147,7 @@ def confirm_pledge(public_id: str) -> str:
         if pledge.confirmed_at is not None:
             return "already"
         pledge.confirmed_at = utcnow()
-        if pledge.status == "pending":
-            pledge.status = "counted"
+        if pledge.status == "pending" and pledge.pending_reason == "confirm_email":
+            pledge.status, pledge.pending_reason = "counted", None
             count_pledge(pledge.campaign_id, pledge.neighborhood_id, pledge.kind, pledge.created_at, +1)
     return "confirmed"

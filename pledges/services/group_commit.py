@@ -13,8 +13,10 @@ is handed the lead: a batch of fifty answers fifty requests at once, instead of
 passing a lock from one to the next (under gevent every hand-over of a lock costs a
 turn of the event loop, and the requests read meanwhile queued behind the lock).
 
-When a batch fails on something one item may have caused (a constraint, a value
-the database refuses), its items are written again one by one, so one bad item
+A transaction PostgreSQL aborts as a deadlock or serialization failure is run
+again (database.retrying_write) before any caller is answered. When a batch fails
+on something one item may have caused (a constraint, a value the database
+refuses), its items are written again one by one, so one bad item
 fails alone. Any other failure (the database away, the disk full) fails the batch.
 """
 
@@ -27,7 +29,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..database import write_transaction
+from ..database import retrying_write
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -121,10 +123,14 @@ class GroupCommit(Generic[Item, Result]):
         process writes, that can take a while): the writes that arrived meanwhile join this batch.
         """
         batch: list[_Job[Item, Result]] = [alone] if alone is not None else []
+
+        def write_batch() -> list[Result]:
+            nonlocal batch
+            batch = batch or self._take()  # kept when a transient failure runs it again
+            return self.write([job.item for job in batch])
+
         try:
-            with write_transaction(touches=self.touches):
-                batch = batch or self._take()
-                results = self.write([job.item for job in batch])
+            results = retrying_write(write_batch, touches=self.touches)
         except ITEM_FAILURES as error:
             if len(batch) > 1:
                 try:

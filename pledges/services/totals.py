@@ -15,7 +15,7 @@ from sqlalchemy import and_, func
 from ..database import utcnow
 from ..errors import NotFound
 from ..extensions import db
-from ..models import Campaign, HourlyCount, Neighborhood, NeighborhoodCount
+from ..models import Campaign, HourlyCount, Neighborhood, NeighborhoodCount, Pledge
 from .counts import hour_of
 
 CSV_HEADER = ("neighborhood_slug", "neighborhood", "residents", "businesses", "total")
@@ -76,9 +76,18 @@ def campaign_totals(campaign: Campaign) -> dict[str, Any]:
         "residents": residents,
         "businesses": businesses,
         "goal": campaign.goal,
+        "pending": pending_count(campaign.id),
         "updated_at": updated_at,
         "neighborhoods": rows,
     }
+
+
+def pending_count(campaign_id: int) -> int:
+    """How many of the campaign's pledges wait for confirmation or review (a partial index holds them)."""
+    waiting = db.select(func.count()).select_from(Pledge)
+    return (
+        db.session.scalar(waiting.where(Pledge.campaign_id == campaign_id, Pledge.status == "pending")) or 0
+    )
 
 
 def neighborhood_total(campaign: Campaign, slug: str) -> dict[str, Any]:

@@ -33,6 +33,9 @@
     setText("[data-total]", number.format(t.total));
     var label = root.querySelector("[data-total-label]");
     if (label) { label.textContent = label.getAttribute(t.total === 1 ? "data-one" : "data-other"); }
+    setText("[data-pending]", number.format(t.pending));
+    var pendingLabel = root.querySelector("[data-pending-label]");
+    if (pendingLabel) { pendingLabel.textContent = pendingLabel.getAttribute(t.pending === 1 ? "data-one" : "data-other"); }
     setText("[data-residents]", number.format(t.residents));
     setText("[data-businesses]", number.format(t.businesses));
     var bar = root.querySelector("[data-progress-bar]");
