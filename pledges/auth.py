@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import g, request
 
 from .errors import ApiError, is_api_path
 from .services.keys import CallerKey, find_active_key
-
-if TYPE_CHECKING:
-    from flask.ctx import _AppCtxGlobals  # the class of g
 
 
 class Unauthorized(ApiError):
@@ -31,9 +28,9 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
-def current_key(state: _AppCtxGlobals = g) -> CallerKey | None:
-    """The caller's validated key, if any; `state` is `g`, or what g stands for, already looked up."""
-    return state.get("api_key")
+def current_key() -> CallerKey | None:
+    """The caller's validated key, if any."""
+    return g.get("api_key")
 
 
 def identify_caller() -> None:

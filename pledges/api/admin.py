@@ -20,12 +20,18 @@ from ..schemas import (
     AdminPledgeQuery,
     AuditListOut,
     AuditQuery,
+    BulkReleaseIn,
+    BulkReleaseOut,
     BulkRemoveIn,
     BulkRemoveOut,
     CampaignChangeIn,
     CampaignIn,
     CampaignOut,
+    QueueOut,
+    QueueQuery,
     ReasonIn,
+    SharedPlaceIn,
+    SharedPlaceOut,
 )
 from ..services.abuse import abuse_report
 from ..services.audit import audit_entries
@@ -34,9 +40,12 @@ from ..services.cursors import decode_cursor, encode_cursor
 from ..services.moderation import (
     BulkCriteria,
     PledgeFilter,
+    bulk_release,
     bulk_remove,
+    mark_shared_place,
     remove_pledge,
     restore_pledge,
+    review_queue,
     search_pledges,
 )
 
@@ -67,7 +76,7 @@ def _page(rows: list[Any], limit: int, endpoint: str, position: Any, **args: Any
     )
 
 
-def _admin_pledge(pledge: Any, campaign: str, neighborhood: str) -> dict[str, Any]:
+def _admin_pledge(pledge: Any, campaign: str, neighborhood: str, intake_key: str | None) -> dict[str, Any]:
     return {
         "public_id": pledge.public_id,
         "campaign": campaign,
@@ -77,6 +86,8 @@ def _admin_pledge(pledge: Any, campaign: str, neighborhood: str) -> dict[str, An
         "name": pledge.name,
         "show_name": pledge.show_name,
         "status": pledge.status,
+        "pending_reason": pledge.pending_reason,
+        "intake_key": intake_key,
         "synthetic": pledge.synthetic,
         "address_hash": pledge.address_hash,
         "created_at": pledge.created_at,
@@ -131,9 +142,57 @@ def restore(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
 @blp.response(200, BulkRemoveOut)
 @_documented
 def bulk(body: dict[str, Any]) -> dict[str, Any]:
-    """Remove every pledge from one address hash or email domain in a time window (dry_run first)."""
+    """Remove every pledge from one address hash, intake key or email domain in a time window.
+
+    `pending_review_only` removes only those waiting for review. `dry_run` (the default) only counts.
+    """
     reason, dry_run = body.pop("reason"), body.pop("dry_run")
-    return bulk_remove(BulkCriteria(**body), reason, actor(), dry_run)
+    only_review = body.pop("pending_review_only")
+    return bulk_remove(
+        BulkCriteria(**body, pending_reason="review" if only_review else None), reason, actor(), dry_run
+    )
+
+
+@blp.route("/pledges/bulk-release", methods=["POST"])
+@blp.arguments(BulkReleaseIn())
+@blp.response(200, BulkReleaseOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def release(body: dict[str, Any]) -> dict[str, Any]:
+    """Count every pledge waiting for review (or, with `waiting_for: confirm_email`, for its emailed
+    link) from one address hash or intake key in a time window.
+
+    `dry_run` (the default) only counts them; totals follow at once otherwise.
+    """
+    reason, dry_run, waiting_for = body.pop("reason"), body.pop("dry_run"), body.pop("waiting_for")
+    return bulk_release(BulkCriteria(**body, pending_reason=waiting_for), reason, actor(), dry_run)
+
+
+@blp.route("/queue")
+@api_read
+@blp.arguments(QueueQuery(), location="query")
+@blp.response(200, QueueOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def queue(query: dict[str, Any]) -> dict[str, Any]:
+    """How many pledges wait, by reason, and those waiting for review by address hash or intake key."""
+    return review_queue(find_campaign(query["campaign"]))
+
+
+@blp.route("/shared-places", methods=["POST"])
+@blp.arguments(SharedPlaceIn())
+@blp.response(201, SharedPlaceOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def shared_place(body: dict[str, Any]) -> dict[str, Any]:
+    """Mark an address hash (from the abuse report) as a known shared place: no burst check there."""
+    place = mark_shared_place(body["campaign"], body["address_hash"], body["reason"], actor())
+    return {
+        "campaign": find_campaign(body["campaign"]).slug,
+        "address_hash": place.address_hash,
+        "created_at": place.created_at,
+        "actor": place.actor,
+    }
 
 
 @blp.route("/campaigns", methods=["POST"])

@@ -9,9 +9,10 @@ from limits import parse_many
 
 from ..database import utcnow, write_transaction
 from ..extensions import db
-from ..models import ApiKey
+from ..models import SCOPES, ApiKey
 
-SCOPES = ("read", "admin")
+# Keys that may take pledges for many people: past the per-address checks, against their own limit.
+INTAKE_SCOPES = ("intake", "admin")
 # Marking "last used" is a write: do it at most this often per key, not on every read.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

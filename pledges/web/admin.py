@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -25,7 +26,17 @@ from ..services.abuse import abuse_report
 from ..services.campaigns import current_campaign
 from ..services.cursors import decode_cursor, encode_cursor
 from ..services.keys import find_active_key
-from ..services.moderation import PledgeFilter, remove_pledge, restore_pledge, search_pledges
+from ..services.moderation import (
+    BulkCriteria,
+    PledgeFilter,
+    bulk_release,
+    bulk_remove,
+    mark_shared_place,
+    remove_pledge,
+    restore_pledge,
+    review_queue,
+    search_pledges,
+)
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
 SESSION_KEY = "admin"
@@ -56,7 +67,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if signed_in_admin() is None:
-            return redirect(url_for(".sign_in", next=request.full_path), 303)
+            return redirect(url_for("admin_pages.sign_in", next=request.full_path), 303)
         return view(*args, **kwargs)
 
     return wrapper
@@ -103,6 +114,7 @@ def pledges() -> Any:
         last = rows[limit - 1][0]
         next_args = {**args, "cursor": encode_cursor(last.created_at, last.id)}
         next_url = url_for(".pledges", **next_args)
+    campaign = current_campaign()
     return render_template(
         "admin/pledges.html",
         rows=rows[:limit],
@@ -110,7 +122,78 @@ def pledges() -> Any:
         problems=problems,
         next_url=next_url,
         admin=session[SESSION_KEY],
+        queue=review_queue(campaign) if campaign is not None else None,
+        one_second=timedelta(seconds=1),
     )
+
+
+QUEUE_ACTIONS = ("release", "remove", "shared")
+QUEUE_FIELDS = ("address_hash", "intake_key", "since", "until")
+
+
+@bp.post("/queue")
+@admin_required
+def queue_action() -> Any:
+    """Release or remove every pledge waiting for review from one source, or mark an address as shared.
+
+    The first post shows how many pledges it would change (a dry run); the second, with a reason, acts.
+    """
+    action = request.form.get("action", "")
+    fields = {name: request.form.get(name, "").strip()[:100] or None for name in QUEUE_FIELDS}
+    reason = request.form.get("reason", "").strip()[:500]
+    campaign = current_campaign()
+    if action not in QUEUE_ACTIONS or campaign is None:
+        flash(_l("That action is not known."), "error")
+        return redirect(url_for(".pledges"), 303)
+    actor = session[SESSION_KEY]["name"]
+    confirmed = request.form.get("confirm") == "1" and bool(reason)
+    try:
+        if action == "shared":
+            if not fields["address_hash"]:
+                raise ApiError(_l("Choose an address."))
+            if confirmed:
+                mark_shared_place(campaign.slug, fields["address_hash"], reason, actor)
+            matched = 0
+        else:
+            criteria = BulkCriteria(
+                campaign=campaign.slug,
+                since=_moment(fields["since"]),
+                until=_moment(fields["until"]),
+                address_hash=fields["address_hash"],
+                intake_key=fields["intake_key"],
+                pending_reason="review",
+            )
+            change = bulk_release if action == "release" else bulk_remove
+            matched = change(criteria, reason or "-", actor, dry_run=not confirmed)["matched"]
+    except ApiError as error:
+        flash(
+            error.fields and " ".join(str(m) for ms in error.fields.values() for m in ms) or error.message,
+            "error",
+        )
+        return redirect(url_for(".pledges"), 303)
+    if confirmed:
+        flash(_l("Done. The totals have changed with it."), "ok")
+        return redirect(url_for(".pledges"), 303)
+    problem = _l("Give a reason: it goes into the audit log.") if request.form.get("confirm") else None
+    return render_template(
+        "admin/queue_confirm.html",
+        action=action,
+        fields=fields,
+        matched=matched,
+        reason=reason,
+        problem=problem,
+        admin=session[SESSION_KEY],
+    )
+
+
+def _moment(text: str | None) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text or "")
+    except ValueError as error:
+        raise ApiError(_l("Give the time window as two ISO 8601 times.")) from error
+    if moment.tzinfo is None:
+        raise ApiError(_l("Give the time window as two ISO 8601 times."))
+    return moment
 
 
 def _moderate(action: Callable[[str, str, str], Any], pledge_id: str) -> Response:
