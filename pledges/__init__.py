@@ -74,7 +74,7 @@ def register_blueprints(app: Flask) -> None:
     from . import health, web
     from .api import admin, campaigns, docs, neighborhoods
     from .web import admin as admin_pages
-    from .web import confirm, embed
+    from .web import confirm, embed, imports, signup
 
     live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
@@ -85,9 +85,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(embed.bp)
     app.register_blueprint(confirm.bp)
     app.register_blueprint(admin_pages.bp)
+    app.register_blueprint(signup.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(docs.bp)
     ratelimits.exempt(health.bp)
     ratelimits.exempt(app.view_functions["metrics"])
+
+    # Before anything reads the body: the sheet upload routes take more than 16 KiB.
+    app.before_request(imports.allow_sheet_uploads)
 
     @app.before_request
     def check_request_body() -> None:
@@ -97,6 +102,8 @@ def register_blueprints(app: Flask) -> None:
             csrf.protect()
             return
         if not request.is_json:
+            if request.endpoint == imports.API_ENDPOINT:
+                return  # CSV or JSON: the import reads its own body, and answers 415 for anything else
             raise UnsupportedMediaType()
         body = request.get_data(cache=True)
         if not body:

@@ -9,9 +9,9 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
-from .models import KINDS, STATUSES
+from .models import KINDS, PENDING_REASONS, STATUSES
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -109,12 +109,38 @@ class PledgeIn(Schema):
             raise ValidationError(_l("Enter the business's name: businesses are listed by name."), "name")
 
 
+PUBLIC_STATUSES = ("counted", "pending")
+
+
 class PledgeOut(Schema):
-    id = fields.String()
-    kind = fields.String()
-    neighborhood = fields.String()
-    status = fields.String()
-    created_at = UTCTimestamp()
+    """A new pledge: "counted" means in the totals now; "pending" says why it waits."""
+
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    neighborhood = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PUBLIC_STATUSES))
+    pending_reason = fields.String(
+        validate=validate.OneOf(PENDING_REASONS),
+        metadata={
+            "description": "Only when pending: confirm_email (counted once the emailed link is "
+            "confirmed) or review (counted once the mayor's office releases it)."
+        },
+    )
+    created_at = UTCTimestamp(required=True)
+
+    @post_dump
+    def drop_missing_reason(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("pending_reason") is None:
+            data.pop("pending_reason", None)
+        return data
+
+
+class DuplicatePledgeOut(Schema):
+    """This email had already pledged in this campaign: the first pledge's id and status, nothing else."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PUBLIC_STATUSES))
+    duplicate = fields.Constant(True, required=True)
 
 
 class CampaignOut(Schema):
@@ -154,6 +180,9 @@ class TotalsOut(Schema):
     residents = fields.Integer()
     businesses = fields.Integer()
     goal = fields.Integer(allow_none=True)
+    pending = fields.Integer(
+        metadata={"description": "Pledges waiting for email confirmation or review: not in total."}
+    )
     updated_at = UTCTimestamp(allow_none=True)
     neighborhoods = fields.List(fields.Nested(NeighborhoodTotalOut))
 
@@ -195,6 +224,8 @@ class AdminPledgeQuery(Schema):
     neighborhood = fields.String(load_default=None)
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    pending_reason = fields.String(load_default=None, validate=validate.OneOf(PENDING_REASONS))
+    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=320))
     since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
@@ -212,7 +243,9 @@ class AdminPledgeOut(Schema):
     email = fields.String()
     name = fields.String(allow_none=True)
     show_name = fields.Boolean()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    pending_reason = fields.String(allow_none=True, validate=validate.OneOf(PENDING_REASONS))
+    intake_key = fields.String(allow_none=True, metadata={"description": "The intake key that took it"})
     synthetic = fields.Boolean()
     address_hash = fields.String(allow_none=True)
     created_at = UTCTimestamp()
@@ -231,13 +264,19 @@ class ReasonIn(Schema):
 
 
 class BulkRemoveIn(Schema):
+    """Exactly one of address_hash, intake_key (its name) and email_domain picks the pledges."""
+
     campaign = fields.String(load_default="current")
     address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
+    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
     email_domain = fields.String(load_default=None, validate=validate.Length(min=1, max=253))
     since = fields.AwareDateTime(required=True, default_timezone=UTC)
     until = fields.AwareDateTime(required=True, default_timezone=UTC)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     dry_run = StrictBoolean(load_default=True)
+    pending_review_only = StrictBoolean(
+        load_default=False, metadata={"description": "Remove only the pledges waiting for review."}
+    )
 
 
 class BulkRemoveOut(Schema):
@@ -245,6 +284,71 @@ class BulkRemoveOut(Schema):
     matched = fields.Integer()
     removed = fields.Integer()
     dry_run = fields.Boolean()
+
+
+class BulkReleaseIn(Schema):
+    """Every pledge waiting for review from one address hash or one intake key, in [since, until)."""
+
+    campaign = fields.String(load_default="current")
+    address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
+    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    since = fields.AwareDateTime(required=True, default_timezone=UTC)
+    until = fields.AwareDateTime(required=True, default_timezone=UTC)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    dry_run = StrictBoolean(load_default=True)
+    waiting_for = fields.String(
+        load_default="review",
+        validate=validate.OneOf(PENDING_REASONS),
+        metadata={
+            "description": "review (the default), or confirm_email: the mayor's office vouches for "
+            "pledges whose emailed link was never used, such as a block club's paper sheet."
+        },
+    )
+
+
+class BulkReleaseOut(Schema):
+    campaign = fields.String()
+    matched = fields.Integer()
+    released = fields.Integer()
+    dry_run = fields.Boolean()
+
+
+class QueueQuery(Schema):
+    campaign = fields.String(load_default="current")
+
+
+class QueueSourceOut(Schema):
+    address_hash = fields.String(allow_none=True)
+    intake_key = fields.String(allow_none=True)
+    shared_place = fields.Boolean(metadata={"description": "Marked as a known shared place"})
+    pledges = fields.Integer()
+    first_at = UTCTimestamp()
+    last_at = UTCTimestamp()
+
+
+class QueueOut(Schema):
+    """What waits: pending pledges by reason, and those waiting for review by where they came from."""
+
+    campaign = fields.String()
+    waiting = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(PENDING_REASONS)),
+        values=fields.Integer(),
+        metadata={"description": "Pending pledges by reason: confirm_email and review"},
+    )
+    review_sources = fields.List(fields.Nested(QueueSourceOut))
+
+
+class SharedPlaceIn(Schema):
+    campaign = fields.String(load_default="current")
+    address_hash = fields.String(required=True, validate=validate.Length(equal=64))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class SharedPlaceOut(Schema):
+    campaign = fields.String()
+    address_hash = fields.String()
+    created_at = UTCTimestamp()
+    actor = fields.String()
 
 
 class CampaignIn(Schema):
@@ -332,3 +436,46 @@ class ErrorOut(Schema):
     """Every API error: {"error": {"code", "message", "fields"?}}."""
 
     error = fields.Nested(ErrorBody, required=True)
+
+
+class ImportQuery(Schema):
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "true: answer the report, write nothing"}
+    )
+
+
+class ImportRowOut(Schema):
+    """One row of a sheet, numbered as a spreadsheet shows it (CSV: the header is line 1; JSON: index + 1)."""
+
+    line = fields.Integer(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["created", "duplicate", "invalid"]))
+    id = fields.String(
+        metadata={
+            "description": "created: the new pledge's id; duplicate: the id of the pledge that has this "
+            "email. Absent in a dry run for pledges not written yet."
+        }
+    )
+    fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Only when invalid: the messages, by field (_schema: the whole row)."},
+    )
+
+    @post_dump
+    def drop_missing(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class ImportCountsOut(Schema):
+    created = fields.Integer(required=True)
+    duplicate = fields.Integer(required=True)
+    invalid = fields.Integer(required=True)
+
+
+class ImportReportOut(Schema):
+    """What a sheet's import did (or, in a dry run, would do), row by row."""
+
+    campaign = fields.String(required=True)
+    dry_run = fields.Boolean(required=True)
+    counts = fields.Nested(ImportCountsOut, required=True)
+    rows = fields.List(fields.Nested(ImportRowOut), required=True)

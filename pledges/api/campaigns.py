@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, request, stream_with_context, url_for
 from flask_smorest import Blueprint
 from werkzeug.http import generate_etag, quote_etag
 
 from .. import live
+from ..auth import Forbidden, Unauthorized, current_key
 from ..caching import cacheable, tagged
 from ..extensions import db
 from ..models import Campaign
@@ -18,6 +19,9 @@ from ..schemas import (
     BusinessListOut,
     CampaignListOut,
     CampaignOut,
+    DuplicatePledgeOut,
+    ImportQuery,
+    ImportReportOut,
     NeighborhoodTotalOut,
     PledgeIn,
     PledgeOut,
@@ -28,6 +32,8 @@ from ..schemas import (
 from ..services.businesses import shown_businesses
 from ..services.campaigns import all_campaigns, find_campaign
 from ..services.cursors import decode_cursor, encode_cursor
+from ..services.imports import MAX_ROWS, ImportReport, import_sheet
+from ..services.keys import INTAKE_SCOPES, CallerKey
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
 from ..snapshots import COUNTS, snapshot
@@ -59,15 +65,88 @@ def get_campaign(campaign: str) -> Any:
 @blp.route("/<campaign>/pledges", methods=["POST"])
 @pledging
 @blp.arguments(PledgeIn())
-@blp.response(201, PledgeOut, description="Pledge recorded and counted")
-@blp.alt_response(200, schema=PledgeOut, description="This email already pledged; the first pledge")
+@blp.response(201, PledgeOut, description="Pledge recorded: counted, or pending with its reason")
+@blp.alt_response(
+    200, schema=DuplicatePledgeOut, description="This email already pledged; the first pledge's id"
+)
 @blp.alt_response(404, description="No such campaign")
 @blp.alt_response(409, description="The campaign is not open")
 @blp.alt_response(413, description="Body over 16 KiB")
 @blp.alt_response(415, description="Body is not JSON")
 def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
-    receipt = record_pledge(campaign, pledge, client_address=request.remote_addr)
-    return receipt, 201 if receipt.created else 200
+    """A pledge; with an intake (or admin) key, taken for its person: no per-address checks."""
+    receipt = record_pledge(campaign, pledge, client_address=request.remote_addr, intake_key=intake_caller())
+    if not receipt.created:
+        return jsonify(DuplicatePledgeOut().dump(receipt)), 200
+    return receipt, 201
+
+
+def intake_caller() -> CallerKey | None:
+    """The caller's key when it may take pledges for many people (intake or admin scope)."""
+    key = current_key()
+    return key if key is not None and key.scope in INTAKE_SCOPES else None
+
+
+# The import's body is a CSV file or JSON: both documented, one read by the service.
+SHEET_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "A header row naming the columns (kind, neighborhood, email, and optionally "
+                f"name, show_name), then one pledge a row; at most {MAX_ROWS:,} rows.",
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["pledges"],
+                "properties": {
+                    "pledges": {
+                        "type": "array",
+                        # Not maxItems: more rows than that is a 413, which OpenAPI cannot say.
+                        "description": f"At most {MAX_ROWS:,} rows; more is 413 payload_too_large.",
+                        # Any value: each row is checked like a single pledge (PledgeIn), and a row
+                        # that fails is reported "invalid" in the 200 answer, not refused whole.
+                        "items": {
+                            "description": "A pledge's fields, as PledgeIn; a row that is not a valid "
+                            "pledge is reported as invalid, with its fields' messages.",
+                        },
+                    }
+                },
+            }
+        },
+    },
+}
+
+
+@blp.route("/<campaign>/pledges/import", methods=["POST"])
+@pledging
+@blp.arguments(ImportQuery(), location="query")
+@blp.doc(requestBody=SHEET_BODY)
+@blp.response(200, ImportReportOut, description="Each row's outcome and the counts; a dry run writes nothing")
+@blp.alt_response(400, description="The sheet cannot be read: a wrong header, not UTF-8, not CSV or JSON")
+@blp.alt_response(401, description="No key, or a wrong or revoked one")
+@blp.alt_response(403, description="The key is not an intake or admin key")
+@blp.alt_response(404, description="No such campaign")
+@blp.alt_response(409, description="The campaign is not open")
+@blp.alt_response(413, description=f"Over IMPORT_MAX_BYTES (2 MiB by default) or over {MAX_ROWS:,} rows")
+@blp.alt_response(415, description="Neither text/csv nor JSON")
+@blp.alt_response(422, description="The query string is not valid")
+def import_pledges(query: dict[str, Any], campaign: str) -> ImportReport:
+    """A paper sign-up sheet: many pledges at once, each checked as a single pledge, in one transaction.
+
+    Needs an intake or admin key; the pledges are attributed to it. Sending the same sheet again
+    creates nothing new: every row is then a duplicate.
+    """
+    key = current_key()
+    if key is None:
+        raise Unauthorized("This route needs an intake or admin key: send Authorization: Bearer <key>.")
+    if key.scope not in INTAKE_SCOPES:
+        raise Forbidden("This route needs a key with the intake or admin scope.")
+    sheet = request.get_data(cache=True)
+    return import_sheet(campaign, sheet, request.mimetype, key, dry_run=query["dry_run"])
 
 
 @blp.route("/<campaign>/totals")
