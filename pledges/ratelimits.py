@@ -1,15 +1,14 @@
-"""Who gets how many requests: reads by key or by address, pledges by address.
+"""Who gets how many requests: reads by key or by address, pledges by address or intake key.
 
 The limits are flask-limiter strings from the settings (README, "Configuration");
 a key may carry its own. Counters live in RATELIMIT_STORAGE_URI (Redis in
 production, so they hold across workers and instances).
 
-API reads and pledges are counted here: one fixed-window counter per caller, scope
-and limit, kept in the storage flask-limiter was configured with, and answered
-with X-RateLimit-* headers (and Retry-After on a 429). flask-limiter still applies
-RATELIMIT_DEFAULT to every other route. Its own decorators cost as much as the
-rest of a cached totals read (bench/RESULTS.md, "Third round"); this costs an
-increment and an expiry read per limit in Redis, a dict lookup in memory.
+API reads and pledges are counted here, with limits' own strategy (RATELIMIT_STRATEGY,
+fixed-window by default) over the storage flask-limiter opened, under the keys its own
+decorators would use: one bucket per caller and scope, answered with X-RateLimit-*
+headers (and Retry-After on a 429). flask-limiter still applies RATELIMIT_DEFAULT to
+every other route.
 """
 
 from __future__ import annotations
@@ -24,14 +23,15 @@ from typing import Any, NamedTuple, TypeVar
 
 from flask import Blueprint, Config, Flask, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage
+from limits.strategies import STRATEGIES, RateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 from .auth import current_key
 from .extensions import limiter
-from .services.keys import CallerKey
+from .services.keys import INTAKE_SCOPES, CallerKey
 
 log = logging.getLogger(__name__)
 EXTENSION = "porchlight.ratelimits"
@@ -42,118 +42,120 @@ EXEMPT_BLUEPRINTS: set[str] = set()  # names; an exempt view carries EXEMPT_MARK
 EXEMPT_MARK = "rate_limits_exempt"  # kept by functools.wraps in the decorators above it
 
 
-class Window(NamedTuple):
-    """One limit of a limits string, with what counting it needs worked out once."""
-
-    seconds: int
-    amount: int
-    amount_header: str  # X-RateLimit-Limit
-    # limits' own key layout: <namespace>/[<prefix>/]<caller>/<scope>/<amount>/<multiples>/<granularity>
-    namespace: str
-    key_suffix: str
-
-
 class Count(NamedTuple):
     """One limit as it stands after counting this request."""
 
-    window: Window
-    used: int
+    limit: RateLimitItem
+    allowed: bool
+    remaining: int
     reset_at: float  # epoch seconds: when the window ends
 
-    @property
-    def allowed(self) -> bool:
-        return self.used <= self.window.amount
 
-    @property
-    def remaining(self) -> int:
-        return max(0, self.window.amount - self.used)
+class ProcessStorage(Storage):
+    """Fixed-window counters in this process's memory, expired as they are read: a limits storage.
 
-
-class ProcessWindows:
-    """Fixed windows in this process's memory, for memory:// storage, expired lazily.
-
-    limits' MemoryStorage starts a timer thread every 10 ms that walks every counter;
-    under gevent that thread is a greenlet switched to on every tick, and the walk grows
-    with every address that has pledged (bench/RESULTS.md, "Third round").
+    Stands in for limits' MemoryStorage under memory://, which restarts a timer thread every 10 ms
+    to walk every counter (a greenlet a tick under gevent): it cost totals reads a quarter of their
+    speed (bench/RESULTS.md, "limits' MemoryStorage"). Fixed windows only.
     """
 
-    base_exceptions: tuple[type[Exception], ...] = ()
+    STORAGE_SCHEME = None  # not registered for RATELIMIT_STORAGE_URI: memory:// still names it
     SWEEP_SECONDS = 60.0
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.clock = clock
-        self.windows: dict[str, tuple[int, float]] = {}
+        self.counters: dict[str, tuple[int, float]] = {}  # key → (count, when its window ends)
         self.lock = threading.Lock()
         self.next_sweep = clock() + self.SWEEP_SECONDS
 
-    def hit(self, key: str, expiry: int) -> tuple[int, float]:
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ValueError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = self.clock()
         with self.lock:
-            used, ends = self.windows.get(key, (0, 0.0))
+            used, ends = self.counters.get(key, (0, 0.0))
             if ends <= now:
                 used, ends = 0, now + expiry
-            self.windows[key] = (used := used + 1, ends)
+            self.counters[key] = (used := used + amount, ends)
             if now >= self.next_sweep:
-                self.windows = {k: w for k, w in self.windows.items() if w[1] > now}
+                self.counters = {k: window for k, window in self.counters.items() if window[1] > now}
                 self.next_sweep = now + self.SWEEP_SECONDS
-        return used, ends
+        return used
+
+    def get(self, key: str) -> int:
+        used, ends = self.counters.get(key, (0, 0.0))
+        return used if ends > self.clock() else 0
+
+    def get_expiry(self, key: str) -> float:
+        now = self.clock()
+        return max(self.counters.get(key, (0, now))[1], now)
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        with self.lock:
+            cleared, self.counters = len(self.counters), {}
+        return cleared
+
+    def clear(self, key: str) -> None:
+        with self.lock:
+            self.counters.pop(key, None)
 
 
-class StorageWindows:
-    """Fixed windows in a limits storage (Redis): shared by every worker and instance."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        errors = storage.base_exceptions  # one class or a tuple, by storage
-        self.base_exceptions = (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
-
-    def hit(self, key: str, expiry: int) -> tuple[int, float]:
-        used = self.storage.incr(key, expiry)
-        try:
-            ends = self.storage.get_expiry(key)
-        except self.base_exceptions:
-            ends = time.time() + expiry  # counted already: not again in memory; the reset is an upper bound
-        return used, ends
+def in_process(strategy: str) -> Storage:
+    return ProcessStorage() if strategy == "fixed-window" else MemoryStorage()
 
 
 class Counters:
-    """Counts in the configured storage, or in this process while that storage is unreachable."""
+    """Counts in the configured storage, or in this process while that storage is unreachable.
 
-    def __init__(self, storage: Storage, prefix: str) -> None:
-        self.windows = ProcessWindows() if isinstance(storage, MemoryStorage) else StorageWindows(storage)
-        self.fallback = ProcessWindows()
-        self.prefix = f"{prefix}/" if prefix else ""
+    Our own fallback: flask-limiter's (`Limiter.limiter`) switches over only on failures its
+    decorators see, and these counts are made outside them.
+    """
+
+    def __init__(self, storage: Storage, strategy: str, prefix: str) -> None:
+        self.strategy = STRATEGIES[strategy]
+        self.strategy_name = strategy
+        if isinstance(storage, MemoryStorage):  # memory://: this process's counters, either way
+            storage = in_process(strategy)
+        self.shared = self.strategy(storage)
+        self.fallback: RateLimiter | None = None  # opened at the first failure
+        errors = storage.base_exceptions  # one class or a tuple, by storage
+        self.errors = (StorageError, *(errors if isinstance(errors, tuple) else (errors,)))
+        self.prefix = (prefix,) if prefix else ()
         self.retry_at = 0.0  # monotonic; until then the storage is taken to be down
 
-    def hit(self, window: Window, caller: str, scope: str) -> Count:
-        key = f"{window.namespace}/{self.prefix}{caller}/{scope}/{window.key_suffix}"
+    def hit(self, limit: RateLimitItem, caller: str, scope: str) -> Count:
+        identifiers = (*self.prefix, caller, scope)  # as flask-limiter's own decorators count
         if time.monotonic() >= self.retry_at:
             try:
-                return Count(window, *self.windows.hit(key, window.seconds))
-            except self.windows.base_exceptions as error:
+                return counted(self.shared, limit, identifiers)
+            except self.errors as error:
                 self.retry_at = time.monotonic() + RETRY_STORAGE_SECONDS
                 log.warning(
                     "rate limit storage unreachable (%s): counting in this process for %.0f s",
                     type(error).__name__,
                     RETRY_STORAGE_SECONDS,
                 )
-        return Count(window, *self.fallback.hit(key, window.seconds))
+        if self.fallback is None:
+            self.fallback = self.strategy(in_process(self.strategy_name))
+        return counted(self.fallback, limit, identifiers)
+
+
+def counted(strategy: RateLimiter, limit: RateLimitItem, identifiers: tuple[str, ...]) -> Count:
+    allowed = strategy.hit(limit, *identifiers)
+    stats = strategy.get_window_stats(limit, *identifiers)
+    return Count(limit, allowed, stats.remaining if allowed else 0, stats.reset_time)
 
 
 @lru_cache(maxsize=256)
-def parsed(limits: str) -> tuple[Window, ...]:
+def parsed(limits: str) -> tuple[RateLimitItem, ...]:
     """The limits of a string, shortest window first: the order they are counted in."""
-    windows = (
-        Window(
-            seconds=limit.get_expiry(),
-            amount=limit.amount,
-            amount_header=str(limit.amount),
-            namespace=limit.namespace,
-            key_suffix=f"{limit.amount}/{limit.multiples}/{limit.GRANULARITY.name}",
-        )
-        for limit in parse_many(limits)
-    )
-    return tuple(sorted(windows, key=lambda window: window.seconds))
+    return tuple(sorted(parse_many(limits), key=lambda limit: limit.get_expiry()))
 
 
 class SharedLimit:
@@ -178,28 +180,25 @@ class SharedLimit:
     def count(self) -> None:
         """Count this request against each limit, shortest window first; 429 at the first one over.
 
-        As flask-limiter did: a request the minute refuses is not counted against the hour, so
-        one quick retry does not cost the caller an hour.
+        As flask-limiter does: a request the minute refuses is not counted against the hour, so
+        one quick retry does not cost the caller an hour. The 429 carries `retry_after` (seconds).
         """
-        # The app and g looked up once each, not once per attribute: this runs on every API read.
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        counters: Counters | None = app.extensions.get(EXTENSION)
+        counters: Counters | None = current_app.extensions.get(EXTENSION)
         if counters is None:  # RATELIMIT_ENABLED is off
             return
-        state = g._get_current_object()  # type: ignore[attr-defined]
-        limits, caller = self.resolve(app.config, current_key(state))
+        limits, caller = self.resolve(current_app.config, current_key())
         counts: list[Count] = []
-        for window in parsed(limits):
-            counts.append(count := counters.hit(window, caller, self.scope))
+        for limit in parsed(limits):
+            counts.append(count := counters.hit(limit, caller, self.scope))
             if not count.allowed:
-                state.rate_limit = count  # the headers describe the limit that refused it
-                raise TooManyRequests()
+                g.rate_limit = count  # the headers describe the limit that refused it
+                raise TooManyRequests(retry_after=retry_after(count))
         # Else the limit nearest to refusing.
-        state.rate_limit = min(counts, key=nearest_first)
+        g.rate_limit = min(counts, key=lambda count: (count.remaining, count.limit.amount))
 
 
-def nearest_first(count: Count) -> tuple[int, int]:
-    return count.remaining, count.window.amount
+def retry_after(count: Count) -> int:
+    return max(1, math.ceil(count.reset_at - time.time()))
 
 
 def add_rate_limit_headers(response: Response) -> Response:
@@ -208,18 +207,19 @@ def add_rate_limit_headers(response: Response) -> Response:
         return response
     # Added, not set: flask-limiter, which could have set them too, leaves counted views alone.
     headers = response.headers
-    headers.add("X-RateLimit-Limit", count.window.amount_header)
+    headers.add("X-RateLimit-Limit", str(count.limit.amount))
     headers.add("X-RateLimit-Remaining", str(count.remaining))
     headers.add("X-RateLimit-Reset", str(math.ceil(count.reset_at)))
     if not count.allowed:
-        headers.add("Retry-After", str(max(1, math.ceil(count.reset_at - time.time()))))
+        headers.add("Retry-After", str(retry_after(count)))
     return response
 
 
 def init_app(app: Flask) -> None:
-    """After limiter.init_app: count in the storage it opened, under the same key prefix."""
+    """After limiter.init_app: count in the storage it opened, with its strategy and key prefix."""
     if app.config["RATELIMIT_ENABLED"]:  # else flask-limiter opened no storage, and nothing is counted
-        app.extensions[EXTENSION] = Counters(limiter.storage, app.config["RATELIMIT_KEY_PREFIX"])
+        strategy = app.config.get("RATELIMIT_STRATEGY") or "fixed-window"
+        app.extensions[EXTENSION] = Counters(limiter.storage, strategy, app.config["RATELIMIT_KEY_PREFIX"])
     app.after_request(add_rate_limit_headers)
 
 
@@ -263,6 +263,9 @@ def api_reader(config: Config, key: CallerKey | None) -> tuple[str, str]:
 
 
 def pledger(config: Config, key: CallerKey | None) -> tuple[str, str]:
+    """An intake key's pledges count against the key's own limit; everyone else's against the address's."""
+    if key is not None and key.scope in INTAKE_SCOPES:
+        return key.rate_limit or config["API_KEY_RATE_LIMIT"], f"key:{key.id}"
     return config["PLEDGE_RATE_LIMIT"], get_remote_address()
 
 

@@ -10,18 +10,16 @@ import time
 import uuid
 
 import pytest
-import redis
 import requests
 from flask_migrate import upgrade
-from limits import parse, parse_many
-from limits.storage import storage_from_string
+from limits import parse
+from limits.strategies import FixedWindowRateLimiter
 
-from pledges.extensions import limiter
-from pledges.ratelimits import EXTENSION, Counters, ProcessWindows, parsed
+from pledges import ratelimits
 from pledges.services.seeding import seed
 
 from .conftest import make_app
-from .factories import bearer, make_key, post_pledge, submit_form
+from .factories import bearer, eventually, make_key, post_pledge, submit_form
 from .outage import TcpProxy, through, upstream
 from .servers import running_server
 
@@ -114,9 +112,11 @@ def test_two_app_instances_on_one_redis_share_the_limit(database_url, tmp_path, 
     }
     first = limited_app(database_url, tmp_path, **settings).test_client()
     second = make_app(database_url, tmp_path, **settings).test_client()
+    elsewhere = make_app(database_url, tmp_path, **settings | {"RATELIMIT_KEY_PREFIX": f"{prefix}-2"})
 
     assert codes(first, TOTALS, 2) + codes(second, TOTALS, 2) == [200, 200, 200, 429]
-    assert redis.Redis.from_url(redis_url).keys(f"LIMITS:LIMITER/{prefix}/*"), "the counters live in Redis"
+    assert second.get(TOTALS).headers["X-RateLimit-Remaining"] == "0"
+    assert codes(elsewhere.test_client(), TOTALS, 1) == [200], "another key prefix counts apart"
 
 
 @pytest.mark.slow
@@ -187,71 +187,59 @@ def test_with_two_limits_the_headers_show_the_one_nearer_to_refusing(database_ur
     assert answers == [201, 201, 429], "the hour's 3 refuse the fourth, though the minute allows 5"
 
 
-def test_memory_windows_start_again_once_expired_and_expired_ones_are_swept():
-    now = [1_000_000.0]
-    windows = ProcessWindows(clock=lambda: now[0])
-    assert [windows.hit("a", 1)[0] for _ in range(3)] == [1, 2, 3]
-
-    now[0] += 1.5
-    assert windows.hit("b", 1)[0] == 1
-    assert windows.hit("a", 1) == (1, now[0] + 1), "a new window, from 1 again"
-
-    now[0] += ProcessWindows.SWEEP_SECONDS + 10
-    windows.hit("c", 1)
-    assert set(windows.windows) == {"c"}, "windows that ended are dropped, not kept forever"
-
-
-@pytest.mark.parametrize("prefix", ["", "porchlight"])
-def test_counters_are_kept_under_the_keys_flask_limiter_would_use(prefix):
-    """So that counters in Redis carry over a deploy, and read the same to whoever inspects them."""
-    counters = Counters(storage_from_string("memory://"), prefix)
-    limits = "5/second;10 per 2 minutes;1000/day"
-
-    for window in parsed(limits):
-        counters.hit(window, "key:7", "api-read")
-
-    identifiers = (prefix, "key:7", "api-read") if prefix else ("key:7", "api-read")
-    assert set(counters.windows.windows) == {limit.key_for(*identifiers) for limit in parse_many(limits)}
-
-
-def test_a_storage_that_fails_is_left_alone_for_a_while_then_tried_again(redis_url, caplog):
-    (window,), prefix = parsed("5/minute"), uuid.uuid4().hex
-    direct = redis.Redis.from_url(redis_url)
-    with TcpProxy(*upstream(redis_url, 6379)) as proxy:
-        proxied = through(proxy, redis_url)
-        storage = storage_from_string(proxied, socket_connect_timeout=0.5, socket_timeout=0.5)
-        counters = Counters(storage, prefix)
-        assert counters.hit(window, "caller", "scope").used == 1
-
-        proxy.cut()
-        with caplog.at_level(logging.WARNING, logger="pledges.ratelimits"):
-            meanwhile = [counters.hit(window, "caller", "scope").used for _ in range(3)]
-        proxy.restore()
-        still_waiting = counters.hit(window, "caller", "scope").used
-        counters.retry_at = time.monotonic()  # as if RETRY_STORAGE_SECONDS had passed
-        again = counters.hit(window, "caller", "scope").used
-
-    assert meanwhile == [1, 2, 3], "counted in this process while Redis was away"
-    assert [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()], caplog.records
-    assert len(caplog.records) == 1, "one warning per outage, not one per request"
-    assert still_waiting == 4, "Redis is not tried again before the wait is over"
-    assert again == 2, "then counted in Redis again, from where it stood"
-    assert [int(direct.get(key)) for key in direct.keys(f"LIMITS:LIMITER/{prefix}/*")] == [2]
-    assert direct.get(f"LIMITS:{parse('5/minute').key_for(prefix, 'caller', 'scope')}") == b"2", (
-        "the key flask-limiter itself would use"
-    )
-
-
-def test_a_request_the_minute_refuses_is_not_counted_against_the_hour(database_url, tmp_path):
-    app = limited_app(database_url, tmp_path, PLEDGE_RATE_LIMIT="2/minute;100/hour")
-    client = app.test_client()
+def test_a_request_a_short_window_refuses_is_not_counted_against_the_longer_one(database_url, tmp_path):
+    client = limited_app(database_url, tmp_path, PLEDGE_RATE_LIMIT="2 per 2 seconds;3/minute").test_client()
 
     answers = [post_pledge(client).status_code for _ in range(5)]
+    retries: list = []
+    # Refused by the two seconds until they are over (and none of that counted against the minute).
+    assert eventually(lambda: retries.append(post_pledge(client)) or retries[-1].status_code == 201)
+    third = retries[-1]
 
     assert answers == [201, 201, 429, 429, 429]
-    windows = app.extensions[EXTENSION].windows.windows
-    hour = next(used for key, (used, _) in windows.items() if key.endswith("/pledge/100/1/hour"))
-    assert hour == 2, "three quick retries must not cost the caller three of the hour's pledges"
+    assert (third.headers["X-RateLimit-Limit"], third.headers["X-RateLimit-Remaining"]) == ("3", "0"), (
+        "the minute holds three pledges: the refused retries cost the caller none of them"
+    )
+    assert post_pledge(client).status_code == 429
+
+
+def test_when_redis_goes_away_mid_run_requests_are_counted_in_memory_then_in_redis_again(
+    database_url, tmp_path, redis_url, monkeypatch
+):
+    monkeypatch.setattr(ratelimits, "RETRY_STORAGE_SECONDS", 2.0)  # shorter, to wait less
+    limit, prefix = 1000, uuid.uuid4().hex
+    with TcpProxy(*upstream(redis_url, 6379)) as proxy:
+        settings = {"API_RATE_LIMIT": f"{limit}/minute", "RATELIMIT_KEY_PREFIX": prefix}
+        proxied = limited_app(
+            database_url, tmp_path, RATELIMIT_STORAGE_URI=through(proxy, redis_url), **settings
+        ).test_client()
+        direct = make_app(database_url, tmp_path, RATELIMIT_STORAGE_URI=redis_url, **settings).test_client()
+        before = [remaining(proxied.get(TOTALS)) for _ in range(200)]
+
+        proxy.cut()
+        warnings = Collect()
+        ratelimits.log.addHandler(warnings)
+        try:
+            during = [remaining(proxied.get(TOTALS)) for _ in range(3)] + [post_pledge(proxied).status_code]
+        finally:
+            ratelimits.log.removeHandler(warnings)
+        in_redis_meanwhile = remaining(direct.get(TOTALS))
+        proxy.restore()
+        polled: list[int] = []
+        back = eventually(lambda: polled.append(remaining(proxied.get(TOTALS))) or polled[-1] < limit - 200)
+
+    assert before[-1] == limit - 200
+    assert during == [limit - 1, limit - 2, limit - 3, 201], "served, and counted in this process meanwhile"
+    assert len([m for m in warnings.messages if "unreachable" in m]) == 1, "one warning per outage"
+    assert in_redis_meanwhile == limit - 201, "what was counted in memory did not reach Redis"
+    assert back, polled
+    assert polled[-1] == limit - 202, "then counted in Redis again, from where it stood"
+    assert polled[:-1] == list(range(limit - 4, limit - 4 - len(polled) + 1, -1)), "in memory until then"
+
+
+def remaining(response) -> int:
+    assert response.status_code == 200, response.status_code
+    return int(response.headers["X-RateLimit-Remaining"])
 
 
 def test_counted_routes_are_not_counted_again_by_the_default_limit(database_url, tmp_path):
@@ -262,26 +250,16 @@ def test_counted_routes_are_not_counted_again_by_the_default_limit(database_url,
     assert codes(client, TOTALS, 4) == [200, 200, 200, 429]
 
 
-def test_flask_limiter_looks_for_limits_only_on_the_routes_it_limits(database_url, tmp_path, monkeypatch):
-    """For an exempt route, or one counted by SharedLimit, its check ends before any lookup."""
+def test_the_default_limit_leaves_exempt_and_counted_routes_alone_and_limits_pages(database_url, tmp_path):
     client = limited_app(database_url, tmp_path, RATELIMIT_DEFAULT="2/minute").test_client()
-    looked_up: list[str] = []
-    resolve_limits = limiter.limit_manager.resolve_limits
-
-    def recorded(app, endpoint, *args, **kwargs):
-        looked_up.append(endpoint)
-        return resolve_limits(app, endpoint, *args, **kwargs)
-
-    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", recorded)
     not_limited_here = ["/healthz", "/readyz", "/metrics", "/api/docs", "/api/v1/neighborhoods", TOTALS]
+
     answers = [client.get(path).status_code for path in not_limited_here * 3]
-    pledged = post_pledge(client)
+    pledges = [post_pledge(client).status_code for _ in range(3)]
 
     assert answers == [200] * len(answers)
-    assert pledged.status_code == 201
-    assert looked_up == []
+    assert pledges == [201] * 3
     assert codes(client, "/", 3) == [200, 200, 429]  # pages keep flask-limiter's default limit
-    assert looked_up == ["web.front_page"] * 3
 
 
 @pytest.mark.parametrize("refused_by", ["api", "form"])
@@ -314,3 +292,24 @@ def test_with_rate_limiting_off_nothing_is_counted_or_refused(database_url, tmp_
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     assert "X-RateLimit-Limit" not in answers[-1].headers
+
+
+def test_in_process_counters_reset_when_their_window_ends_and_forget_old_callers():
+    """memory://'s counters, through limits' own fixed-window strategy, on a clock the test moves."""
+    now = [1_000.0]
+    storage = ratelimits.ProcessStorage(clock=lambda: now[0])
+    limiter = FixedWindowRateLimiter(storage)
+    two_a_minute = parse("2/minute")
+
+    assert [limiter.hit(two_a_minute, "198.51.100.1", "pledge") for _ in range(3)] == [True, True, False]
+    stats = limiter.get_window_stats(two_a_minute, "198.51.100.1", "pledge")
+    assert (stats.remaining, stats.reset_time) == (0, 1_060.0)
+    assert limiter.hit(two_a_minute, "198.51.100.2", "pledge")  # another caller has a bucket of its own
+
+    now[0] = 1_060.0
+    assert limiter.hit(two_a_minute, "198.51.100.1", "pledge")  # a new window
+    assert limiter.get_window_stats(two_a_minute, "198.51.100.1", "pledge").remaining == 1
+    now[0] = 1_000.0 + storage.SWEEP_SECONDS + 61
+    limiter.hit(two_a_minute, "198.51.100.3", "pledge")
+    assert limiter.get_window_stats(two_a_minute, "198.51.100.2", "pledge").remaining == 2
+    assert storage.reset() == 1  # only the caller still inside a window is kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,17 +17,18 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_date
+from flask_babel import format_date, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
+from werkzeug.exceptions import TooManyRequests
 
 from ..caching import conditional
 from ..errors import CampaignClosed, InvalidInput, NotFound, error_page, field_messages
 from ..extensions import db
 from ..i18n import local_time
 from ..models import Campaign, Neighborhood
-from ..ratelimits import pledging
+from ..ratelimits import exempt, pledging
 from ..schemas import PledgeIn
 from ..services.businesses import shown_businesses
 from ..services.campaigns import current_campaign, find_campaign
@@ -91,9 +93,14 @@ def front_page() -> tuple[str, int]:
 
 
 @bp.post("/")
-@pledging
+@exempt  # counted inside, where a refusal can still show the form as it was typed
 def submit_pledge() -> Response | tuple[str, int]:
     form = PledgeForm.from_post(request.form)
+    try:
+        pledging.count()
+    except TooManyRequests as refusal:
+        form.problem = wait_message(int(refusal.retry_after or 60))
+        return render_front_page(_campaign_or_current(form.campaign), form, 429)  # Retry-After: ratelimits
     if form.trapped:
         session.pop(THANKS_KEY, None)
         return redirect(url_for("web.thanks"), 303)
@@ -108,10 +115,34 @@ def submit_pledge() -> Response | tuple[str, int]:
     except (CampaignClosed, NotFound) as error:
         form.problem = error.message
     else:
-        session[THANKS_KEY] = {"neighborhood": receipt.neighborhood, "repeat": not receipt.created}
+        session[THANKS_KEY] = {
+            "neighborhood": receipt.neighborhood,
+            "repeat": not receipt.created,
+            "status": receipt.status,
+            "pending_reason": receipt.pending_reason,
+        }
         return redirect(url_for("web.thanks"), 303)
     campaign = _campaign_or_current(form.campaign)
     return render_front_page(campaign, form, 422)
+
+
+def wait_message(seconds: int) -> str:
+    """How long to wait before sending the form again, in words: minutes past a minute and a half."""
+    if seconds <= 90:
+        return ngettext(
+            "Too many pledges have come from your connection in a short time. "
+            "Please wait %(num)d second and send the form again.",
+            "Too many pledges have come from your connection in a short time. "
+            "Please wait %(num)d seconds and send the form again.",
+            seconds,
+        )
+    return ngettext(
+        "Too many pledges have come from your connection in a short time. "
+        "Please wait %(num)d minute and send the form again.",
+        "Too many pledges have come from your connection in a short time. "
+        "Please wait %(num)d minutes and send the form again.",
+        math.ceil(seconds / 60),
+    )
 
 
 def _campaign_or_current(ref: str) -> Campaign | None:
@@ -123,11 +154,19 @@ def _campaign_or_current(ref: str) -> Campaign | None:
 
 @bp.get("/thanks")
 def thanks() -> str:
-    """Thanks for the pledge this browser just made, with its neighborhood's new count."""
+    """Thanks for the pledge this browser just made, saying truly whether it counts yet.
+
+    Only a counted pledge is shown with its neighborhood's count, read from the database after
+    the pledge committed, so the count always includes it. A repeat says only that the email
+    has pledged before: nothing of the first pledge.
+    """
     campaign = current_campaign()
-    pledged = session.get(THANKS_KEY)
+    pledged = session.get(THANKS_KEY) or {}
+    repeat = bool(pledged.get("repeat"))
+    # No pledge in this session (the page opened by itself): thanks, and no claim about any pledge.
+    outcome = "repeat" if repeat else pledged.get("pending_reason") or pledged.get("status")
     neighborhood = None
-    if pledged and campaign is not None:
+    if outcome == "counted" and pledged and campaign is not None:
         try:
             neighborhood = neighborhood_total(campaign, pledged["neighborhood"])
         except NotFound:
@@ -136,7 +175,7 @@ def thanks() -> str:
         "thanks.html",
         campaign=campaign,
         neighborhood=neighborhood,
-        repeat=bool(pledged and pledged.get("repeat")),
+        outcome=outcome,
         share_url=url_for("web.front_page", _external=True),
     )
 
