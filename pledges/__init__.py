@@ -74,7 +74,7 @@ def register_blueprints(app: Flask) -> None:
     from . import health, web
     from .api import admin, campaigns, docs, neighborhoods
     from .web import admin as admin_pages
-    from .web import confirm, embed, imports, signup
+    from .web import confirm, embed, imports, manage, names, signup
 
     live.init_app(app, campaigns.render_totals)
     openapi.register_blueprint(campaigns.blp)
@@ -87,6 +87,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_pages.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(manage.bp)
+    app.register_blueprint(names.bp)
     app.register_blueprint(docs.bp)
     ratelimits.exempt(health.bp)
     ratelimits.exempt(app.view_functions["metrics"])

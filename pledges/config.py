@@ -105,6 +105,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "BURST_LIMIT": int(env.get("BURST_LIMIT", "20")),
         "BURST_WINDOW_MINUTES": int(env.get("BURST_WINDOW_MINUTES", "10")),
         "TRUSTED_NETWORKS": trusted_networks(env.get("TRUSTED_NETWORKS")),
+        # Business names asked to be shown: "review" (after the mayor's office approves) or "immediate".
+        "BUSINESS_NAMES": env.get("BUSINESS_NAMES", "review").lower(),
         "ABUSE_ADDRESS_THRESHOLD": int(env.get("ABUSE_ADDRESS_THRESHOLD", "30")),
         "ABUSE_DOMAIN_THRESHOLD": int(env.get("ABUSE_DOMAIN_THRESHOLD", "200")),
         "ANONYMIZE_AFTER_DAYS": int(env.get("ANONYMIZE_AFTER_DAYS", "180")),

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .database import UTCDateTime, utcnow
+from .emails import canonical_email
 from .extensions import db
 
 KINDS = ("resident", "business")
@@ -73,10 +74,15 @@ class Neighborhood(db.Model):
     boundary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+def _canonical_of_email(context: Any) -> str:
+    return canonical_email(context.get_current_parameters()["email"])
+
+
 class Pledge(db.Model):
     __tablename__ = "pledges"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "email"),
+        # One pledge per person per campaign: two spellings of one mailbox are one person.
+        UniqueConstraint("campaign_id", "email_canonical"),
         # The wall of shown businesses: newest first, without reading every pledge. Partial, so
         # the many pledges that are not shown cost no index entry.
         Index(
@@ -115,6 +121,7 @@ class Pledge(db.Model):
         ),
         CheckConstraint("kind IN ('resident', 'business')", name="kind"),
         CheckConstraint("status IN ('counted', 'pending', 'removed')", name="status"),
+        CheckConstraint("name_status IN ('pending', 'approved', 'rejected')", name="name_status"),
         CheckConstraint(
             "(status = 'pending') = (pending_reason IS NOT NULL) "
             "AND (pending_reason IS NULL OR pending_reason IN ('confirm_email', 'review'))",
@@ -127,9 +134,12 @@ class Pledge(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     neighborhood_id: Mapped[int] = mapped_column(ForeignKey("neighborhoods.id"))
     kind: Mapped[str] = mapped_column(String(16))
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320))  # as typed: where mail goes
+    email_canonical: Mapped[str] = mapped_column(String(320), default=_canonical_of_email)
     name: Mapped[str | None] = mapped_column(String(120))
     show_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A name asked to be shown appears once the mayor's office approves it (BUSINESS_NAMES=review).
+    name_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="counted")
     pending_reason: Mapped[str | None] = mapped_column(String(16))
@@ -215,6 +225,22 @@ class SharedPlace(db.Model):
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(80))
+
+
+class WebSession(db.Model):
+    """A signed-in /admin or /signup session, kept here so that signing out ends it everywhere.
+
+    The browser's cookie holds the session's token; only its hash is stored.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "admin" or "signup"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(db.Model):

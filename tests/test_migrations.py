@@ -19,6 +19,7 @@ TABLES = {
     "api_keys",
     "audit_log",
     "shared_places",
+    "web_sessions",
     "alembic_version",
 }
 

@@ -51,9 +51,11 @@ def add_synthetic_pledges(
                     "campaign_id": campaign_id,
                     "neighborhood_id": neighborhood_id,
                     "kind": kind,
-                    "email": f"demo-{batch}-{i}@synthetic.invalid",
+                    "email": (email := f"demo-{batch}-{i}@synthetic.invalid"),
+                    "email_canonical": email,  # already canonical
                     "name": f"Demo Business {batch}-{i}" if business else None,
-                    "show_name": business and rng.random() < SHOWN_SHARE,
+                    "show_name": (shown := business and rng.random() < SHOWN_SHARE),
+                    "name_status": "approved" if shown else None,
                     "created_at": created_at,
                     "status": "counted",
                     "synthetic": True,
@@ -68,8 +70,8 @@ def add_synthetic_pledges(
     return added
 
 
-COPY_COLUMNS = ("public_id", "campaign_id", "neighborhood_id", "kind", "email", "name", "show_name")
-COPY_COLUMNS += ("created_at", "status", "synthetic")
+COPY_COLUMNS = ("public_id", "campaign_id", "neighborhood_id", "kind", "email", "email_canonical", "name")
+COPY_COLUMNS += ("show_name", "name_status", "created_at", "status", "synthetic")
 
 
 def _insert_rows(rows: list[dict]) -> None:

@@ -206,11 +206,12 @@ def caller_key(key_id: int) -> CallerKey | None:
 
 
 def existing_pledges(campaign_id: int, emails: list[str]) -> dict[str, str]:
-    """Email → public id of the pledges this campaign already has, among the emails given."""
+    """Canonical email → public id of the pledges this campaign already has, among those given."""
     found: dict[str, str] = {}
     for start in range(0, len(emails), EMAILS_PER_QUERY):
-        query = db.select(Pledge.email, Pledge.public_id).where(
-            Pledge.campaign_id == campaign_id, Pledge.email.in_(emails[start : start + EMAILS_PER_QUERY])
+        query = db.select(Pledge.email_canonical, Pledge.public_id).where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.email_canonical.in_(emails[start : start + EMAILS_PER_QUERY]),
         )
         found.update(db.session.execute(query).tuples().all())
     return found
@@ -228,7 +229,7 @@ def import_sheet(
     rows = read_sheet(body, mimetype)
     schema, from_csv = PledgeIn(), mimetype in CSV_TYPES
     checked = [(line, _validated(schema, row, from_csv, campaign.id, key)) for line, row in rows]
-    valid_emails = list(dict.fromkeys(p.email for _, p in checked if isinstance(p, NewPledge)))
+    valid_emails = list(dict.fromkeys(p.email_canonical for _, p in checked if isinstance(p, NewPledge)))
     existing = existing_pledges(campaign.id, valid_emails)
 
     report = ImportReport(campaign.slug, dry_run)
@@ -238,14 +239,14 @@ def import_sheet(
     for line, pledge in checked:
         if not isinstance(pledge, NewPledge):
             report.rows.append(RowReport(line, "invalid", fields=pledge))
-        elif pledge.email in existing:
-            report.rows.append(RowReport(line, "duplicate", id=existing[pledge.email]))
-        elif pledge.email in first_of:
+        elif pledge.email_canonical in existing:
+            report.rows.append(RowReport(line, "duplicate", id=existing[pledge.email_canonical]))
+        elif pledge.email_canonical in first_of:
             report.rows.append(row := RowReport(line, "duplicate"))
-            repeats.append((row, first_of[pledge.email]))
+            repeats.append((row, first_of[pledge.email_canonical]))
         else:
             report.rows.append(row := RowReport(line, "created"))
-            first_of[pledge.email] = row
+            first_of[pledge.email_canonical] = row
             to_write.append((row, pledge))
     if dry_run:
         return report

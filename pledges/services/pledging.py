@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import Boolean, Connection, TextClause, bindparam, text
 
 from ..database import UTCDateTime, retrying_write, utcnow
+from ..emails import canonical_email
 from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
 from ..models import Neighborhood, Pledge, SharedPlace
@@ -170,14 +171,16 @@ def neighborhood_ids() -> dict[str, int]:
     return snapshot((NEIGHBORHOODS, "ids"), lambda: dict(db.session.execute(by_slug).all()))
 
 
-# The pledge's row, ON CONFLICT DO NOTHING so the unique (campaign, email) constraint decides a race.
+# The pledge's row, ON CONFLICT DO NOTHING so the unique (campaign, canonical email) constraint decides
+# a race.
 # Text, like the count upserts: compiled once, not on every pledge inside the write lock.
 PLEDGE_INSERT = text(
-    "INSERT INTO pledges (public_id, campaign_id, neighborhood_id, kind, email, name, show_name, "
-    "created_at, status, pending_reason, synthetic, address_hash, intake_key_id, confirmation_failures) "
-    "VALUES (:public_id, :campaign_id, :neighborhood_id, :kind, :email, :name, :show_name, :created_at, "
-    ":status, :pending_reason, false, :address_hash, :intake_key_id, 0) "
-    "ON CONFLICT (campaign_id, email) DO NOTHING RETURNING id"
+    "INSERT INTO pledges (public_id, campaign_id, neighborhood_id, kind, email, email_canonical, name, "
+    "show_name, name_status, created_at, status, pending_reason, synthetic, address_hash, intake_key_id, "
+    "confirmation_failures) VALUES (:public_id, :campaign_id, :neighborhood_id, :kind, :email, "
+    ":email_canonical, :name, :show_name, :name_status, :created_at, :status, :pending_reason, false, "
+    ":address_hash, :intake_key_id, 0) "
+    "ON CONFLICT (campaign_id, email_canonical) DO NOTHING RETURNING id"
 ).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("show_name", type_=Boolean()))
 
 
@@ -190,6 +193,7 @@ class NewPledge:
     neighborhood_slug: str
     kind: str
     email: str
+    email_canonical: str
     name: str | None
     show_name: bool
     address_hash: str | None
@@ -237,6 +241,7 @@ def prepare_pledge(
         neighborhood_slug=pledge["neighborhood"],
         kind=pledge["kind"],
         email=pledge["email"],
+        email_canonical=canonical_email(pledge["email"]),
         name=pledge.get("name"),
         show_name=bool(pledge.get("show_name")),
         address_hash=address_hash,
@@ -289,8 +294,10 @@ def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
     # The session's own connection, in its transaction; Core statements skip the ORM's work per call.
     connection = db.session.connection()
     burst = BurstCheck(connection, pledges, utcnow())
+    names_shown_at_once = current_app.config["BUSINESS_NAMES"] == "immediate"
     # Rows in (campaign, email) order: two batches that share an email cannot wait on each other.
-    for index in sorted(range(len(pledges)), key=lambda i: (pledges[i].campaign_id, pledges[i].email)):
+    order = sorted(range(len(pledges)), key=lambda i: (pledges[i].campaign_id, pledges[i].email_canonical))
+    for index in order:
         pledge = pledges[index]
         now = utcnow()
         if confirm_all or (burst.over(pledge) and can_mail):
@@ -308,8 +315,10 @@ def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
                 "neighborhood_id": pledge.neighborhood_id,
                 "kind": pledge.kind,
                 "email": pledge.email,
+                "email_canonical": pledge.email_canonical,
                 "name": pledge.name,
                 "show_name": pledge.show_name,
+                "name_status": name_status(pledge, names_shown_at_once),
                 "created_at": now,
                 "status": status,
                 "pending_reason": reason,
@@ -318,7 +327,7 @@ def _write(pledges: list[NewPledge]) -> list[tuple[PledgeReceipt, str]]:
             },
         ).scalar()
         if inserted is None:
-            answers[index] = (_existing_receipt(pledge.campaign_id, pledge.email), "duplicate")
+            answers[index] = (_existing_receipt(pledge.campaign_id, pledge.email_canonical), "duplicate")
             continue
         burst.written(pledge)
         if status == "counted":
@@ -346,11 +355,18 @@ def public_status(status: str, pending_reason: str | None) -> tuple[str, str | N
     return status, pending_reason
 
 
-def _existing_receipt(campaign_id: int, email: str) -> PledgeReceipt:
+def name_status(pledge: NewPledge, shown_at_once: bool) -> str | None:
+    """A name asked to be shown waits for the mayor's office, unless BUSINESS_NAMES=immediate."""
+    if not (pledge.show_name and pledge.name):
+        return None
+    return "approved" if shown_at_once else "pending"
+
+
+def _existing_receipt(campaign_id: int, email_canonical: str) -> PledgeReceipt:
     first, slug = db.session.execute(
         db.select(Pledge, Neighborhood.slug)
         .join(Neighborhood, Neighborhood.id == Pledge.neighborhood_id)
-        .where(Pledge.campaign_id == campaign_id, Pledge.email == email)
+        .where(Pledge.campaign_id == campaign_id, Pledge.email_canonical == email_canonical)
     ).one()
     status, reason = public_status(first.status, first.pending_reason)
     return PledgeReceipt(
