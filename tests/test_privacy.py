@@ -156,6 +156,7 @@ def test_anonymize_replaces_emails_names_and_hashes_of_old_campaigns_and_keeps_t
     with seeded_app.app_context():
         pledges = list(db.session.scalars(db.select(Pledge)))
     assert all(p.email.endswith("@anonymized.invalid") for p in pledges)
+    assert all(p.email_canonical == p.email for p in pledges)  # the canonical form was personal too
     assert {p.name for p in pledges} == {None} and {p.address_hash for p in pledges} == {None}
     assert not any(p.show_name for p in pledges)
     assert totals(client)["total"] == before["total"]

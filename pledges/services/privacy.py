@@ -38,8 +38,10 @@ def anonymize_campaign(campaign: Campaign, actor: str = "cli") -> int:
             .where(personal)
             .values(
                 email=Pledge.public_id + literal(f"@{ANONYMOUS_DOMAIN}"),
+                email_canonical=Pledge.public_id + literal(f"@{ANONYMOUS_DOMAIN}"),
                 name=None,
                 show_name=False,
+                name_status=None,
                 address_hash=None,
             )
         ).rowcount
