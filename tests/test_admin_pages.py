@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
+from datetime import timedelta
+
+from pledges.database import utcnow
 
 from .factories import bearer, csrf_token, make_key, post_pledge, totals
 
@@ -91,6 +93,6 @@ def test_signing_out_and_revoking_the_key_end_the_session(client, seeded_app):
 def test_an_idle_session_expires(client, seeded_app, monkeypatch):
     sign_in(client, make_key(seeded_app, "mayor", scope="admin"))
     assert client.get("/admin").status_code == 200
-    later = time.time() + 31 * 60
-    monkeypatch.setattr("pledges.web.admin.time.time", lambda: later)
+    later = utcnow() + timedelta(minutes=31)
+    monkeypatch.setattr("pledges.database.utcnow", lambda: later)
     assert client.get("/admin").status_code == 303

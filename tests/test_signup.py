@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
+from datetime import timedelta
 
 from flask_migrate import upgrade
 from werkzeug.test import TestResponse
 
+from pledges.database import utcnow
 from pledges.services.seeding import seed
 
 from .conftest import make_app
@@ -222,8 +223,8 @@ def test_revoking_the_key_ends_the_session_on_the_next_request(seeded_app):
 def test_an_idle_table_is_signed_out_after_the_admin_idle_time(seeded_app, monkeypatch):
     client = signed_in_table(seeded_app)
     assert client.get("/signup").status_code == 200
-    later = time.time() + (seeded_app.config["ADMIN_IDLE_MINUTES"] + 1) * 60
-    monkeypatch.setattr("pledges.web.signup.time.time", lambda: later)
+    later = utcnow() + timedelta(minutes=seeded_app.config["ADMIN_IDLE_MINUTES"] + 1)
+    monkeypatch.setattr("pledges.database.utcnow", lambda: later)
     assert client.get("/signup").status_code == 303
 
 

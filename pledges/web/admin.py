@@ -1,26 +1,25 @@
 """The mayor's office's page: sign in with an admin key, review pledges, remove and restore them.
 
-The key is checked once at sign-in; the signed session then holds only the key's id
-and name, is re-checked against revocation on every request, and ends after
-ADMIN_IDLE_MINUTES without use. Every page is marked never to be cached.
+The key is checked once at sign-in; the signed cookie then holds only the key's id and
+name and a session token (web/sessions.py), checked on every request against sign-out,
+revocation, ADMIN_IDLE_MINUTES without use and ADMIN_SESSION_HOURS in all. Every page
+is marked never to be cached.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from ..errors import ApiError
-from ..extensions import db
-from ..models import ApiKey
 from ..schemas import AdminPledgeQuery
 from ..services.abuse import abuse_report
 from ..services.campaigns import current_campaign
@@ -37,6 +36,7 @@ from ..services.moderation import (
     review_queue,
     search_pledges,
 )
+from . import sessions
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin")
 SESSION_KEY = "admin"
@@ -50,17 +50,9 @@ def never_cache(response: Response) -> Response:
 
 
 def signed_in_admin() -> dict[str, Any] | None:
-    admin = session.get(SESSION_KEY)
-    if not admin:
-        return None
-    idle = current_app.config["ADMIN_IDLE_MINUTES"] * 60
-    key = db.session.get(ApiKey, admin["key_id"])
-    if time.time() - admin["seen"] > idle or key is None or not key.active or key.scope != "admin":
-        session.pop(SESSION_KEY, None)
-        return None
-    admin["seen"] = time.time()
-    session[SESSION_KEY] = admin
-    return admin
+    """The admin key this browser signed in with ({"key_id", "name"}), while its session lives."""
+    key = sessions.signed_in(SESSION_KEY, ("admin",))
+    return {"key_id": key.id, "name": key.name} if key is not None else None
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,17 +71,24 @@ def sign_in() -> Any:
     if request.method == "POST":
         key = find_active_key(request.form.get("key", "").strip())
         if key is not None and key.scope == "admin":
-            session.clear()  # a fresh session at sign-in
-            session[SESSION_KEY] = {"key_id": key.id, "name": key.name, "seen": time.time()}
+            sessions.sign_in(SESSION_KEY, key)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for(".pledges"), 303)
+            return redirect(target if is_admin_path(target) else url_for(".pledges"), 303)
         error = _l("That is not an active admin key.")
     return render_template("admin/sign_in.html", error=error), 401 if error else 200
 
 
+def is_admin_path(target: str) -> bool:
+    """Whether `next=` names a page of /admin on this site: never another host, however spelled."""
+    parts = urlsplit(target)
+    in_admin = parts.path == "/admin" or parts.path.startswith("/admin/")
+    # Browsers read a backslash as a slash, and drop tabs and newlines, when they follow a Location.
+    return in_admin and not parts.scheme and not parts.netloc and not any(c in target for c in "\\\t\r\n")
+
+
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    session.pop(SESSION_KEY, None)
+    sessions.sign_out()
     return redirect(url_for(".sign_in"), 303)
 
 

@@ -1,21 +1,21 @@
 """The sign-up table: a tablet at an event, signed in with an intake key, one person after another.
 
-As on /admin, the key is checked once at sign-in; the signed session then holds only the
-key's id, name and times, is re-checked against revocation on every request, and ends
-after ADMIN_IDLE_MINUTES without use. A pledge is counted against the key's own limit and
-attributed to it. After each pledge the page redirects to a blank form that names only the
-outcome: nothing of the person who pledged stays in the page, the URL, the session, the
-browser's history (no-store) or its autofill (autocomplete="off").
+As on /admin, the key is checked once at sign-in; the signed cookie then holds only the
+key's id and name and a session token (web/sessions.py), checked on every request against
+sign-out, revocation, ADMIN_IDLE_MINUTES without use and ADMIN_SESSION_HOURS in all. A
+pledge is counted against the key's own limit and attributed to it. After each pledge the
+page redirects to a blank form that names only the outcome: nothing of the person who
+pledged stays in the page, the URL, the session, the browser's history (no-store) or its
+autofill (autocomplete="off").
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -25,12 +25,13 @@ from werkzeug.wrappers import Response
 
 from ..errors import CampaignClosed, InvalidInput, NotFound, field_messages
 from ..extensions import db
-from ..models import ApiKey, Neighborhood
+from ..models import Neighborhood
 from ..ratelimits import exempt, pledging
 from ..schemas import PledgeIn
 from ..services.campaigns import current_campaign
 from ..services.keys import INTAKE_SCOPES, CallerKey, find_active_key
 from ..services.pledging import PledgeReceipt, record_pledge
+from . import sessions
 from .forms import PledgeForm
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
@@ -49,18 +50,8 @@ def never_cache(response: Response) -> Response:
 
 
 def signed_in_intake_key() -> CallerKey | None:
-    """The intake (or admin) key this browser signed in with, if still active and not idle too long."""
-    table = session.get(SESSION_KEY)
-    if not table:
-        return None
-    idle = current_app.config["ADMIN_IDLE_MINUTES"] * 60
-    key = db.session.get(ApiKey, table["key_id"])
-    if time.time() - table["seen"] > idle or key is None or not key.active or key.scope not in INTAKE_SCOPES:
-        session.pop(SESSION_KEY, None)
-        return None
-    table["seen"] = time.time()
-    session[SESSION_KEY] = table
-    return CallerKey(key.id, key.name, key.scope, key.rate_limit)
+    """The intake (or admin) key this browser signed in with, while its session lives."""
+    return sessions.signed_in(SESSION_KEY, INTAKE_SCOPES)
 
 
 def intake_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,9 +72,7 @@ def sign_in() -> tuple[str, int] | Response:
     if request.method == "POST":
         key = find_active_key(request.form.get("key", "").strip())
         if key is not None and key.scope in INTAKE_SCOPES:
-            session.clear()  # a fresh session at sign-in
-            now = time.time()
-            session[SESSION_KEY] = {"key_id": key.id, "name": key.name, "since": now, "seen": now}
+            sessions.sign_in(SESSION_KEY, key)
             return redirect(url_for(".pledge_form"), 303)
         error = _l("That is not an active intake key.")
     return render_template("signup/sign_in.html", error=error), 401 if error else 200
@@ -91,7 +80,7 @@ def sign_in() -> tuple[str, int] | Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    session.clear()
+    sessions.sign_out()
     return redirect(url_for(".sign_in"), 303)
 
 
