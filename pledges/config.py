@@ -78,6 +78,10 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "IMPORT_MAX_BYTES": int(env.get("IMPORT_MAX_BYTES", str(2 * 1024 * 1024))),  # a sign-up sheet upload
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        # X-Forwarded-Host is the client's to forge unless the proxy overwrites it: off unless asked.
+        "TRUSTED_PROXY_HOST": env.get("TRUSTED_PROXY_HOST", "false").lower() == "true",
+        # /metrics: with a token, only as its bearer; without one, only from the loopback address.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Lets several deployments (or test runs) share one Redis without sharing counters.
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "porchlight"),
@@ -95,6 +99,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         # Trust: email confirmation, bursts held for review, abuse report thresholds, retention.
         "PLEDGE_CONFIRMATION": env.get("PLEDGE_CONFIRMATION", "none").lower(),
         "PUBLIC_URL": env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        # Given (not the default): absolute links in pages are built from it, never from the Host header.
+        "PUBLIC_URL_GIVEN": bool(env.get("PUBLIC_URL")) or "PUBLIC_URL" in overrides,
         # No SMTP_HOST: no mail is sent (confirmation links need one).
         "SMTP_HOST": env.get("SMTP_HOST", ""),
         "SMTP_PORT": int(env.get("SMTP_PORT", "25")),
@@ -111,12 +117,16 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "ABUSE_DOMAIN_THRESHOLD": int(env.get("ABUSE_DOMAIN_THRESHOLD", "200")),
         "ANONYMIZE_AFTER_DAYS": int(env.get("ANONYMIZE_AFTER_DAYS", "180")),
         "ADMIN_IDLE_MINUTES": int(env.get("ADMIN_IDLE_MINUTES", "30")),
+        "ADMIN_SESSION_HOURS": int(env.get("ADMIN_SESSION_HOURS", "12")),  # a sign-in lasts this long at most
         # Operations: JSON lines on stderr (or "plain" to leave logging as it is).
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # Live totals: how often each process looks for changes, and the stream's quiet-time heartbeat.
         "LIVE_POLL_SECONDS": float(env.get("LIVE_POLL_SECONDS", "1")),
         "STREAM_HEARTBEAT_SECONDS": float(env.get("STREAM_HEARTBEAT_SECONDS", "15")),
+        # Open streams: at most this many from one address (429 beyond), and in one process (503 beyond).
+        "STREAMS_PER_ADDRESS": int(env.get("STREAMS_PER_ADDRESS", "5")),
+        "STREAMS_PER_PROCESS": int(env.get("STREAMS_PER_PROCESS", "500")),
         # How old a process's copy of the totals, the current campaign and the neighborhoods may be.
         "SNAPSHOT_SECONDS": float(env.get("SNAPSHOT_SECONDS", "1")),
         # flask-smorest: the OpenAPI document the contract names.
