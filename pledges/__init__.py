@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,8 +46,10 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 def register_proxy_fix(app: Flask) -> None:
     # Only as many X-Forwarded-For hops as there are proxies we run: the rest can be forged.
     hops = app.config["TRUSTED_PROXIES"]
+    # X-Forwarded-Host only when the proxy sets it itself (TRUSTED_PROXY_HOST): else the client forges it.
+    host_hops = hops if app.config["TRUSTED_PROXY_HOST"] else 0
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=host_hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:
@@ -112,9 +116,22 @@ def register_blueprints(app: Flask) -> None:
             raise BadRequest()
         if json_nesting(body) > MAX_JSON_NESTING:
             raise ApiError(_l("The JSON body nests too deeply (at most %(n)s levels).", n=MAX_JSON_NESTING))
+        # Read once here, where a number too long for int() is a 400: webargs' parser lets it out as a 500.
+        try:
+            json.loads(body, parse_int=json_integer)
+        except ValueError:
+            raise BadRequest() from None
 
 
 MAX_JSON_NESTING = 32
+
+
+def json_integer(digits: str) -> int:
+    """An integer of a JSON body; a 400 if it is longer than int() reads (0: no limit)."""
+    longest = sys.get_int_max_str_digits()
+    if longest and len(digits.lstrip("-")) > longest:
+        raise ApiError(_l("A number in the JSON body has more than %(n)s digits.", n=longest))
+    return int(digits)
 
 
 def json_nesting(body: bytes) -> int:

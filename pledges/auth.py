@@ -1,8 +1,8 @@
 """Who is calling the API: anonymous, or a partner with a Bearer key of some scope.
 
 A wrong or revoked key is refused with 401, never treated as anonymous; but it is
-refused after the rate limiter has counted it against the caller's address, so
-random keys cannot buy fresh allowances.
+first counted against the caller's address as an anonymous read (API_RATE_LIMIT),
+so keys cannot be guessed faster than the address may read: past the limit, 429.
 """
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ def identify_caller() -> None:
 
 
 def refuse_bad_credentials() -> None:
-    """After the rate limiter: a key that was given but not recognised is a 401."""
+    """After the rate limiter: a key that was given but not recognised is a 401, once counted."""
     if g.get("bad_credentials"):
+        from .ratelimits import api_read  # imported here: ratelimits imports this module
+
+        api_read.count()  # the address's read bucket (no key was validated): a 429 past its limit
         raise Unauthorized("The API key is wrong or has been revoked.")
 
 

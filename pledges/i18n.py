@@ -13,6 +13,11 @@ from flask_babel import format_number, get_locale
 LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 LANG_COOKIE = "lang"
+# The query arguments pages read, and so the only ones a language link carries: never url_for's
+# own (_external, _scheme, _anchor, _method), which would let a query string pick the link's host.
+PUBLIC_PAGE_ARGS = ("campaign", "kiosk", "theme", "done", "next")  # dashboard, /signup, admin sign-in
+ADMIN_SEARCH_ARGS = ("neighborhood", "kind", "status", "pending_reason", "intake_key", "q", "since", "until")
+PAGE_QUERY_ARGS = frozenset((*PUBLIC_PAGE_ARGS, *ADMIN_SEARCH_ARGS, "limit", "cursor"))
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -51,8 +56,9 @@ def language_url(code: str) -> str:
     """This page in another language; a page that answered a POST links to the front page."""
     if request.method != "GET" or request.endpoint is None:
         return url_for("web.front_page", lang=code)
-    args = {**request.view_args, **request.args.to_dict(), "lang": code}
-    return url_for(request.endpoint, **args)
+    kept = {name: value for name, value in request.args.items() if name in PAGE_QUERY_ARGS}
+    # The path's own arguments last: a query argument of the same name cannot move the link elsewhere.
+    return url_for(request.endpoint, **{**kept, **(request.view_args or {}), "lang": code})
 
 
 def template_helpers() -> dict[str, Any]:

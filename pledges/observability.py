@@ -1,11 +1,16 @@
 """Operations: JSON logs with a request id, and Prometheus metrics at /metrics.
 
 Logs carry no personal data: paths without query strings, no client addresses,
-no emails. Metrics are per route template (never a raw path).
+no emails. Metrics are per route template (never a raw path), and never public:
+only the bearer of METRICS_TOKEN reads them, or, with no token set, the loopback
+address (as ProxyFix reports the client: a proxied remote client is not loopback).
+Anyone else gets a 404, as if there were nothing there.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -15,7 +20,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, abort, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -88,14 +93,36 @@ def finish_request(response: Response) -> Response:
     return response
 
 
+def is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False  # no address (a unix socket), or not one
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return (mapped or ip).is_loopback
+
+
+def may_read_metrics() -> bool:
+    token: str = current_app.config["METRICS_TOKEN"]
+    if not token:
+        return is_loopback(request.remote_addr)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time: how long a wrong guess takes says nothing about the token.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def metrics() -> Response:
+    if not may_read_metrics():
+        abort(404)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # every gunicorn worker's numbers together
         body = generate_latest(registry)
     else:
         body = generate_latest()
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+    response = Response(body, mimetype=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"  # never kept by a proxy for the next caller
+    return response
 
 
 def init_app(app: Flask) -> None:

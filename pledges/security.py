@@ -33,6 +33,9 @@ SAFETY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
 )
+# A year of HTTPS only, for this host alone: served at a city's own domain, includeSubDomains
+# would lock out its other sites that are still plain HTTP.
+STRICT_TRANSPORT = ("Strict-Transport-Security", "max-age=31536000")
 
 
 def add_security_headers(response: Response) -> Response:
@@ -46,6 +49,9 @@ def add_security_headers(response: Response) -> Response:
     for name, value in SAFETY_HEADERS:
         if name.lower() not in present:
             headers.add(name, value)
+    # Over HTTPS only (directly, or as a trusted proxy reports it): over HTTP browsers ignore it.
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add(*STRICT_TRANSPORT)
     own_policy = (
         headers["Content-Security-Policy"]
         if "content-security-policy" in present

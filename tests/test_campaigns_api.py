@@ -8,6 +8,8 @@ from pledges.database import utcnow, write_transaction
 from pledges.extensions import db
 from pledges.models import Campaign
 
+from .factories import bearer, make_key
+
 
 def add_campaign(app, slug: str, starts: timedelta, ends: timedelta) -> None:
     now = utcnow()
@@ -99,3 +101,14 @@ def test_neighborhoods_are_slug_and_name_sorted_by_name(client):
 def test_api_responses_are_utf8_json(client):
     response = client.get("/api/v1/campaigns")
     assert response.mimetype == "application/json"
+
+
+def test_a_goal_must_be_a_positive_number_the_database_can_hold(client, seeded_app):
+    admin = bearer(make_key(seeded_app, "mayor", scope="admin"))
+    for goal in (0, -5, 10**20):
+        refused = client.patch("/api/v1/admin/campaigns/nno-2027", json={"goal": goal}, headers=admin)
+        assert refused.status_code == 422 and "goal" in refused.get_json()["error"]["fields"]
+    assert (
+        client.patch("/api/v1/admin/campaigns/nno-2027", json={"goal": 5000}, headers=admin).status_code
+        == 200
+    )

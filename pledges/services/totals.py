@@ -97,12 +97,23 @@ def neighborhood_total(campaign: Campaign, slug: str) -> dict[str, Any]:
     return rows[0]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """Text a spreadsheet shows as text, never runs as a formula (OWASP: a leading '); numbers as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def totals_csv(totals: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in totals["neighborhoods"]:
-        writer.writerow((row["slug"], row["name"], row["residents"], row["businesses"], row["total"]))
+        cells = (row["slug"], row["name"], row["residents"], row["businesses"], row["total"])
+        writer.writerow([spreadsheet_cell(cell) for cell in cells])
     return out.getvalue()
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template
 from flask_babel import format_number, gettext
 from markupsafe import escape
 
 from ..caching import conditional
 from ..services.campaigns import find_campaign
 from ..services.totals import campaign_totals
+from ..urls import absolute_url
 from .views import progress
 
 bp = Blueprint("embed", __name__)
@@ -28,7 +29,7 @@ def counter(campaign: str) -> Response:
         campaign=found,
         totals=totals,
         progress=progress(totals),
-        pledge_url=url_for("web.front_page", _external=True),
+        pledge_url=absolute_url("web.front_page"),
     )
     response = conditional(Response(page, mimetype="text/html"))
     response.headers["Content-Security-Policy"] = EMBEDDABLE_CSP

@@ -36,6 +36,7 @@ from ..services.charts import chart_summary, hourly_chart
 from ..services.maps import neighborhood_map
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries
+from ..urls import absolute_url
 from .forms import PledgeForm
 
 bp = Blueprint("web", __name__)
@@ -176,7 +177,7 @@ def thanks() -> str:
         campaign=campaign,
         neighborhood=neighborhood,
         outcome=outcome,
-        share_url=url_for("web.front_page", _external=True),
+        share_url=absolute_url("web.front_page"),
     )
 
 
