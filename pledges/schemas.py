@@ -7,16 +7,29 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+import regex
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from .models import KINDS, PENDING_REASONS, STATUSES
 
-NAME_MAX = 120
+NAME_MAX = 120  # code points: what the column holds
+NAME_VISIBLE_MAX = 60  # grapheme clusters: what a reader sees as characters, on a page or a projector
+NAME_MARKS_MAX = 2  # combining marks on one letter: enough for any Latin or Thai name, not for "Zalgo"
 EMAIL_MAX = 254
-# Bidirectional overrides can make a shown name read differently from what was typed.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Bidirectional controls (Unicode's Bidi_Control) can make a shown name read differently from what was typed.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Variation selectors (emoji vs text style) are marks that stack nothing visible.
+_VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+# A web address in a shown name would put a link on the projector: a scheme, "www.", a host with a path,
+# or a host under a common top-level domain. "St. Mary's" and "A.J. Hardware" have no such shape.
+_WEB_ADDRESS = re.compile(
+    r"[a-z][a-z0-9+.-]*://|\bwww\.|(?<![\w.])[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/"
+    r"|(?<![\w.])[\w-]{2,}(?:\.[\w-]+)*\.(?:com|net|org|info|biz|io|co|us|me|ly|xyz|app|shop|site|online"
+    r"|store|link|club|top|gg|tv)\b",
+    re.IGNORECASE,
+)
 
 
 class UTCTimestamp(fields.DateTime):
@@ -45,15 +58,33 @@ class EmailAddress(fields.String):
 
 
 class DisplayName(fields.String):
-    """A person's or business's name: trimmed, at most 120 characters, no control characters."""
+    """A person's or business's name, as it may be shown on the projector: trimmed and NFC, at most 60
+    visible characters (grapheme clusters), no control characters, no stacks of accents, no web address.
+    """
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
         text = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs)).strip()
         if any(unicodedata.category(ch) == "Cc" for ch in text) or _BIDI_CONTROLS.search(text):
             raise ValidationError(_l("A name cannot contain control characters such as line breaks."))
+        if _stacked_marks(text) > NAME_MARKS_MAX:
+            raise ValidationError(_l("A name has at most %(max)d accents on one letter.", max=NAME_MARKS_MAX))
+        # Full-width letters and dots read as a web address too: ｗｗｗ．
+        if _WEB_ADDRESS.search(unicodedata.normalize("NFKC", text)):
+            raise ValidationError(_l("A name cannot contain a web address."))
+        if len(regex.findall(r"\X", text)) > NAME_VISIBLE_MAX:
+            raise ValidationError(_l("A name has at most %(max)d characters.", max=NAME_VISIBLE_MAX))
         if len(text) > NAME_MAX:
-            raise ValidationError(_l("A name has at most %(max)d characters.", max=NAME_MAX))
+            raise ValidationError(_l("This name is too long to store: use fewer accents or symbols."))
         return text or None
+
+
+def _stacked_marks(text: str) -> int:
+    """The longest run of combining marks on one base character (after NFC, which folds most accents in)."""
+    longest = run = 0
+    for ch in _VARIATION_SELECTORS.sub("", text):
+        run = run + 1 if unicodedata.category(ch) in ("Mn", "Me") else 0
+        longest = max(longest, run)
+    return longest
 
 
 class StrictBoolean(fields.Boolean):
@@ -351,6 +382,10 @@ class SharedPlaceOut(Schema):
     actor = fields.String()
 
 
+# A goal is a number of porch lights: at least one, and no more than the column holds.
+GOAL_RANGE = validate.Range(min=1, max=2_147_483_647)
+
+
 class CampaignIn(Schema):
     slug = fields.String(required=True, validate=validate.Length(min=2, max=64))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -358,7 +393,7 @@ class CampaignIn(Schema):
     timezone = fields.String(required=True, validate=validate.Length(min=1, max=64))
     starts_at = fields.AwareDateTime(required=True, default_timezone=UTC)
     ends_at = fields.AwareDateTime(required=True, default_timezone=UTC)
-    goal = fields.Integer(load_default=None, allow_none=True, strict=True)
+    goal = fields.Integer(load_default=None, allow_none=True, strict=True, validate=GOAL_RANGE)
 
 
 class CampaignChangeIn(Schema):
@@ -367,7 +402,7 @@ class CampaignChangeIn(Schema):
     timezone = fields.String(validate=validate.Length(min=1, max=64))
     starts_at = fields.AwareDateTime(default_timezone=UTC)
     ends_at = fields.AwareDateTime(default_timezone=UTC)
-    goal = fields.Integer(allow_none=True, strict=True)
+    goal = fields.Integer(allow_none=True, strict=True, validate=GOAL_RANGE)
     close = StrictBoolean()
     reopen = StrictBoolean()
     reason = fields.String(validate=validate.Length(max=500))
@@ -479,3 +514,58 @@ class ImportReportOut(Schema):
     dry_run = fields.Boolean(required=True)
     counts = fields.Nested(ImportCountsOut, required=True)
     rows = fields.List(fields.Nested(ImportRowOut), required=True)
+
+
+NAME_STATUSES = ("pending", "approved", "rejected")
+NAME_IDS_MAX = 500
+
+
+class NamesQuery(Schema):
+    status = fields.String(load_default="pending", validate=validate.OneOf(NAME_STATUSES))
+    campaign = fields.String(
+        load_default=None, metadata={"description": "A campaign slug or current; all campaigns when absent"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class NameOut(Schema):
+    """A business name asked to be shown, and the mayor's office's decision on it."""
+
+    id = fields.String(required=True, metadata={"description": "The pledge's id"})
+    name = fields.String(required=True)
+    campaign = fields.String(required=True)
+    neighborhood = fields.String(required=True, metadata={"description": "The neighborhood's slug"})
+    created_at = UTCTimestamp(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(NAME_STATUSES),
+        metadata={"description": "The name's: shown on public pages only once approved"},
+    )
+    pledge_status = fields.String(
+        required=True,
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "The pledge's, which no decision on its name changes"},
+    )
+
+
+class NameListOut(Schema):
+    names = fields.List(fields.Nested(NameOut), required=True)
+    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+
+
+class NameDecisionIn(Schema):
+    ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=40)),
+        required=True,
+        validate=validate.Length(min=1, max=NAME_IDS_MAX),
+        metadata={"description": "Pledge ids; all are decided, or none when one is unknown (422)"},
+    )
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class NameDecisionOut(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(NAME_STATUSES))
+    changed = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True, metadata={"description": "Already had this status"})
+    ids = fields.List(fields.String(), required=True, metadata={"description": "The ids that changed"})

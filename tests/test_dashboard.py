@@ -32,7 +32,8 @@ def test_the_dashboard_renders_with_no_pledges(client):
     assert 'data-stream-url="/api/v1/campaigns/nno-2027/stream"' in response.get_data(as_text=True)
 
 
-def test_the_dashboard_shows_totals_kinds_goal_and_every_neighborhood(client):
+def test_the_dashboard_shows_totals_kinds_goal_and_every_neighborhood(client, seeded_app):
+    seeded_app.config["BUSINESS_NAMES"] = "immediate"  # approval is tests/test_business_names.py's
     post_pledge(client, neighborhood="lovejoy")
     post_pledge(client, neighborhood="lovejoy", kind="business", name="Lovejoy Pizza", show_name=True)
 

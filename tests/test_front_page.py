@@ -111,7 +111,8 @@ def test_a_pledge_without_javascript_redirects_303_to_thanks_naming_the_neighbor
     assert len(stored(seeded_app)) == 2
 
 
-def test_a_business_pledge_through_the_form_is_counted_and_shown_when_asked(client):
+def test_a_business_pledge_through_the_form_is_counted_and_shown_when_asked(client, seeded_app):
+    seeded_app.config["BUSINESS_NAMES"] = "immediate"  # approval is tests/test_business_names.py's
     response = submit_form(
         client, kind="business", name="Tipico Coffee", show_name="on", neighborhood="west-side"
     )

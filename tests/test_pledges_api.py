@@ -109,8 +109,8 @@ def test_each_required_field_is_named_when_missing(client, missing):
     assert missing in response.get_json()["error"]["fields"]
 
 
-def test_a_name_of_exactly_120_characters_is_accepted(client):
-    assert post_pledge(client, name="n" * 120).status_code == 201
+def test_a_name_of_exactly_60_characters_is_accepted(client):
+    assert post_pledge(client, name="n" * 60).status_code == 201
 
 
 def test_a_json_array_is_a_validation_error_without_fields(client):

@@ -71,7 +71,7 @@ def public_paths(app) -> list[str]:
 
 
 def test_no_public_route_shows_an_email_an_address_or_a_name_not_meant_to_be_shown(database_url, tmp_path):
-    app = make_app(database_url, tmp_path, TRUSTED_PROXIES=1)
+    app = make_app(database_url, tmp_path, TRUSTED_PROXIES=1, BUSINESS_NAMES="immediate")
     with app.app_context():
         upgrade()
         seed(goal=100)

@@ -1,13 +1,14 @@
 """The mayor's office's API: pledges with their personal data, moderation, campaigns, audit.
 
-Every route needs an admin-scope key; every change is written to the audit log.
+Every route needs an admin-scope key; every change is written to the audit log. Business names asked to be
+shown wait here for approval (BUSINESS_NAMES=review) before any public page shows them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_smorest import Blueprint
 
 from ..auth import check_scope, current_key
@@ -27,6 +28,10 @@ from ..schemas import (
     CampaignChangeIn,
     CampaignIn,
     CampaignOut,
+    NameDecisionIn,
+    NameDecisionOut,
+    NameListOut,
+    NamesQuery,
     QueueOut,
     QueueQuery,
     ReasonIn,
@@ -48,6 +53,8 @@ from ..services.moderation import (
     review_queue,
     search_pledges,
 )
+from ..services.names import decide_names, names_for_review
+from ..urls import absolute_url
 
 blp = Blueprint(
     "admin",
@@ -71,9 +78,7 @@ def actor() -> str:
 def _page(rows: list[Any], limit: int, endpoint: str, position: Any, **args: Any) -> str | None:
     if len(rows) <= limit:
         return None
-    return url_for(
-        endpoint, **args, limit=limit, cursor=encode_cursor(*position(rows[limit - 1])), _external=True
-    )
+    return absolute_url(endpoint, **args, limit=limit, cursor=encode_cursor(*position(rows[limit - 1])))
 
 
 def _admin_pledge(pledge: Any, campaign: str, neighborhood: str, intake_key: str | None) -> dict[str, Any]:
@@ -242,3 +247,37 @@ def abuse(query: dict[str, Any]) -> dict[str, Any]:
         "domain_threshold": current_app.config["ABUSE_DOMAIN_THRESHOLD"],
         "hours": abuse_report(campaign, query["hours"]),
     }
+
+
+@blp.route("/names")
+@api_read
+@blp.arguments(NamesQuery(), location="query")
+@blp.response(200, NameListOut)
+@blp.alt_response(404, description="No such campaign")
+@_documented
+def list_names(query: dict[str, Any]) -> dict[str, Any]:
+    """Business names asked to be shown, by the name's status (`pending` by default), newest first."""
+    limit, cursor = query.pop("limit"), query.pop("cursor")
+    after = decode_cursor(cursor) if cursor else None
+    rows = names_for_review(query["status"], query["campaign"], limit + 1, after)
+    args = {name: value for name, value in query.items() if value is not None}
+    next_url = _page(rows, limit, ".list_names", lambda row: (row.created_at, row.row_id), **args)
+    return {"names": rows[:limit], "next": next_url}
+
+
+@blp.route("/names/approve", methods=["POST"])
+@blp.arguments(NameDecisionIn())
+@blp.response(200, NameDecisionOut)
+@_documented
+def approve_names(body: dict[str, Any]) -> dict[str, Any]:
+    """Show these business names on public pages (all or none: an unknown id is 422)."""
+    return decide_names(body["ids"], "approve", body["reason"], actor())
+
+
+@blp.route("/names/reject", methods=["POST"])
+@blp.arguments(NameDecisionIn())
+@blp.response(200, NameDecisionOut)
+@_documented
+def reject_names(body: dict[str, Any]) -> dict[str, Any]:
+    """Never show these business names; their pledges still count (all or none: an unknown id is 422)."""
+    return decide_names(body["ids"], "reject", body["reason"], actor())

@@ -1,4 +1,4 @@
-"""The wall of businesses that chose to be shown by name."""
+"""The wall of businesses that chose to be shown by name, once the mayor's office approved the name."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class ShownBusiness:
 def shown_businesses(
     campaign: Campaign, limit: int = 60, after: Position | None = None
 ) -> list[ShownBusiness]:
-    """Counted business pledges whose owners asked to be shown, newest first.
+    """Counted business pledges whose owners asked to be shown and whose names were approved, newest first.
+
+    BUSINESS_NAMES=immediate stores names approved at once; a pending or rejected name is never shown.
 
     `after` is the (created_at, id) of the last one already seen: pages stay stable while pledges arrive.
     """
@@ -34,6 +36,8 @@ def shown_businesses(
             Pledge.show_name == True,  # noqa: E712 - "= 1" matches the partial index on SQLite
             Pledge.kind == "business",
             Pledge.status == "counted",
+            # Checked on the rows the partial index ix_pledges_shown finds: it stays the index used.
+            Pledge.name_status == "approved",
         )
         .order_by(Pledge.created_at.desc(), Pledge.id.desc())
         .limit(limit)

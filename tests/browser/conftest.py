@@ -99,7 +99,9 @@ def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """
     tmp_path = tmp_path_factory.mktemp("browser-server")
     database_url = f"sqlite:///{tmp_path / 'porchlight.db'}"
-    with running_server(database_url, tmp_path, workers=2, extra_env={"PLEDGE_RATE_LIMIT": UNLIMITED}) as url:
+    # Names show at once: these tests are about the pages; tests/test_business_names.py covers approval.
+    env = {"PLEDGE_RATE_LIMIT": UNLIMITED, "BUSINESS_NAMES": "immediate"}
+    with running_server(database_url, tmp_path, workers=2, extra_env=env) as url:
         yield url
 
 

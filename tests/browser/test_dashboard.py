@@ -42,7 +42,7 @@ def some_pledges(server: str) -> None:
         for _ in range(count):
             pledge_through_api(server, neighborhood=neighborhood)
     for neighborhood in ("black-rock", "central-park", "university-heights"):
-        name = f"Hertel Avenue Neighborhood Hardware & Garden Supply Cooperative No. {next(_businesses)}"
+        name = f"Hertel Avenue Hardware & Garden Supply Cooperative No. {next(_businesses)}"  # near 60
         pledge_through_api(server, kind="business", neighborhood=neighborhood, name=name, show_name=True)
 
 
