@@ -31,7 +31,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch: "$" would let a trailing newline in
 request_log = logging.getLogger("porchlight.request")
 
 REQUEST_SECONDS = Histogram(
@@ -69,7 +69,7 @@ def configure_logging(level: str) -> None:
 
 def start_request() -> None:
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     g.started = time.perf_counter()
 
 
