@@ -3,23 +3,32 @@
 However many dashboards are open, each process reads the database about once a
 second (one small query per watched campaign). Because it reads the database,
 a pledge taken by any worker or any app instance reaches every stream.
+
+Streams are capped (streams.StreamSeats): a process holds at most STREAMS_PER_PROCESS, an address at
+most STREAMS_PER_ADDRESS, so open dashboards can never take the connections pledges and pages
+need; on shutdown every stream ends at once (end_all_streams).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func
 
-from .extensions import db
+from .extensions import db, limiter
 from .models import NeighborhoodCount
 from .observability import STREAM_CLIENTS
 from .services.totals import pending_count
+from .streams import Seat, StreamSeats
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +51,17 @@ class Subscription:
 
     campaign_id: int
     version: Version  # of the totals this stream has been sent
+    seat: Seat | None = None
     _latest: str | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    ended: bool = False  # the server is stopping, or the client has gone
 
     def offer(self, payload: str, version: Version) -> None:
         self._latest, self.version = payload, version
+        self._ready.set()
+
+    def end(self) -> None:
+        self.ended = True
         self._ready.set()
 
     def next(self, timeout: float) -> str | None:
@@ -58,10 +73,17 @@ class Subscription:
 
 
 class Broadcaster:
-    def __init__(self, app: Flask, render: Callable[[int], str], interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        render: Callable[[int], str],
+        interval: float = 1.0,
+        seats: StreamSeats | None = None,
+    ) -> None:
         self.app = app
         self.render = render
         self.interval = interval
+        self.seats = seats or StreamSeats(per_process=1_000_000, per_address=1_000_000, heartbeat=15)
         self._lock = threading.Lock()
         self._subscriptions: dict[int, set[Subscription]] = {}
         self._rendered: dict[int, tuple[Version, str]] = {}
@@ -69,10 +91,11 @@ class Broadcaster:
         self._stop = threading.Event()
         self.polls = 0  # database reads made, for tests and metrics
         self.rounds = 0
+        BROADCASTERS.add(self)
 
-    def subscribe(self, campaign_id: int, version: Version) -> Subscription:
-        """Watch a campaign for a stream that was just sent the totals of `version`."""
-        subscription = Subscription(campaign_id, version)
+    def subscribe(self, campaign_id: int, version: Version, seat: Seat | None = None) -> Subscription:
+        """Watch a campaign for a stream that was just sent the totals of `version`; it keeps `seat`."""
+        subscription = Subscription(campaign_id, version, seat)
         STREAM_CLIENTS.inc()
         with self._lock:
             self._subscriptions.setdefault(campaign_id, set()).add(subscription)
@@ -80,17 +103,32 @@ class Broadcaster:
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        STREAM_CLIENTS.dec()
+        """The stream ended: forget it and free its seat (once, however many ways it ends)."""
         with self._lock:
             subscribers = self._subscriptions.get(subscription.campaign_id, set())
+            if subscription not in subscribers:
+                return
             subscribers.discard(subscription)
             if not subscribers:
                 self._subscriptions.pop(subscription.campaign_id, None)
+        STREAM_CLIENTS.dec()
+        if subscription.seat is not None:
+            self.seats.release(subscription.seat)
 
     @property
     def client_count(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._subscriptions.values())
+
+    def end_streams(self) -> None:
+        """Shutdown: every open stream ends now, and no new one opens."""
+        with self.seats.lock:
+            self.seats.closing = True
+        with self._lock:
+            subscriptions = [s for subscribers in self._subscriptions.values() for s in subscribers]
+        for subscription in subscriptions:
+            subscription.end()
+        self.stop()
 
     def _start(self) -> None:
         # Started on first use, not at import: a gunicorn worker starts its own after forking.
@@ -133,25 +171,103 @@ class Broadcaster:
             db.session.remove()
 
 
+# Every broadcaster of this process, for end_all_streams (gunicorn.conf.py's SIGTERM hook).
+BROADCASTERS: weakref.WeakSet[Broadcaster] = weakref.WeakSet()
+
+
+def end_all_streams() -> None:
+    """End every open stream of this process at once: a restart then waits for no dashboard."""
+    for broadcaster in list(BROADCASTERS):
+        broadcaster.end_streams()
+
+
 def sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
 def stream_events(
-    live: Broadcaster, subscription: Subscription, first_payload: str, heartbeat: float, retry_ms: int = 2000
+    live: Broadcaster,
+    subscription: Subscription,
+    first_payload: str,
+    heartbeat: float,
+    retry_ms: int = 2000,
+    connection: Any = None,
 ) -> Iterator[str]:
-    """The body of an event stream: totals now, totals after every change, a comment when quiet."""
+    """The body of an event stream: totals now, totals after every change, a comment when quiet.
+
+    It ends when the server stops, or when the client closes `connection` (gunicorn's socket,
+    watched under gevent) or a write to it fails; whichever way, it gives its seat back.
+    """
+    stop_watching = watch_for_hangup(connection, subscription, heartbeat) if connection is not None else None
     try:
         yield f"retry: {retry_ms}\n" + sse("totals", first_payload)
-        while True:
+        while not subscription.ended:
             payload = subscription.next(timeout=heartbeat)
+            if subscription.ended:
+                return
+            if subscription.seat is not None:
+                live.seats.renew(subscription.seat)
             yield sse("totals", payload) if payload is not None else ": heartbeat\n\n"
     finally:
+        if stop_watching is not None:
+            stop_watching()
+        if subscription.ended and connection is not None:
+            # No request follows an ended stream here: gunicorn then closes the connection at once
+            # (a shutdown waits for no idle keep-alive), and the client reconnects elsewhere.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
         live.unsubscribe(subscription)
 
 
+def watch_for_hangup(
+    connection: socket.socket, subscription: Subscription, heartbeat: float
+) -> Callable[[], None] | None:
+    """End the stream as soon as the client closes its connection, not a heartbeat or two later.
+
+    Under gevent only: a greenlet, stopped (the function returned) before gunicorn reads the
+    connection again. With other workers a thread blocked on the socket would outlive it, so
+    there the heartbeat's failed write notices instead.
+    """
+    try:
+        import gevent
+        from gevent import monkey
+    except ImportError:
+        return None
+    if not monkey.is_module_patched("socket"):
+        return None
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        # A client gone without a word (network cut): heartbeats left unacknowledged end it.
+        with contextlib.suppress(OSError):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(heartbeat * 2000) + 1000)
+
+    def wait_for_hangup() -> None:
+        try:
+            # Peeked, not read: bytes a client sends (none, from EventSource) stay for gunicorn.
+            if connection.recv(1, socket.MSG_PEEK):
+                return
+        except OSError:
+            pass
+        subscription.end()
+
+    watcher = gevent.spawn(wait_for_hangup)
+
+    def stop() -> None:
+        # Waited for, unless called from the hub (which must not block): the socket is free after.
+        watcher.kill(block=gevent.getcurrent() is not gevent.get_hub())
+
+    return stop
+
+
 def init_app(app: Flask, render: Callable[[int], str]) -> None:
-    app.extensions["live"] = Broadcaster(app, render, interval=app.config["LIVE_POLL_SECONDS"])
+    storage = limiter.storage if app.config["RATELIMIT_ENABLED"] else None
+    seats = StreamSeats(
+        per_process=app.config["STREAMS_PER_PROCESS"],
+        per_address=app.config["STREAMS_PER_ADDRESS"],
+        heartbeat=app.config["STREAM_HEARTBEAT_SECONDS"],
+        storage=storage,
+        prefix=app.config["RATELIMIT_KEY_PREFIX"],
+    )
+    app.extensions["live"] = Broadcaster(app, render, interval=app.config["LIVE_POLL_SECONDS"], seats=seats)
 
 
 def broadcaster(app: Flask) -> Broadcaster:

@@ -35,6 +35,7 @@ def new_pledge(app: Flask, email: str, neighborhood: str = "allentown", neighbor
         neighborhood_slug=neighborhood,
         kind="resident",
         email=email,
+        email_canonical=email,
         name=None,
         show_name=False,
         address_hash=None,

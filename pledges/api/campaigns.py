@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, request, stream_with_context
+from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 from werkzeug.http import generate_etag, quote_etag
 
@@ -37,6 +38,7 @@ from ..services.keys import INTAKE_SCOPES, CallerKey
 from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
 from ..snapshots import COUNTS, snapshot
+from ..urls import absolute_url
 from . import documented
 
 blp = Blueprint(
@@ -214,12 +216,11 @@ def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
     page = shown_businesses(found, limit=query["limit"] + 1, after=after)
     more, page = len(page) > query["limit"], page[: query["limit"]]
     next_url = (
-        url_for(
+        absolute_url(
             ".list_businesses",
             campaign=campaign,
             limit=query["limit"],
             cursor=encode_cursor(page[-1].created_at, page[-1].pledge_id),
-            _external=True,
         )
         if more
         else None
@@ -237,20 +238,37 @@ def render_totals(campaign: Campaign | int) -> str:
 @blp.route("/<campaign>/stream")
 @blp.response(200, {"type": "string"}, content_type="text/event-stream")
 @blp.alt_response(404, description="No such campaign")
+@blp.alt_response(429, description="STREAMS_PER_ADDRESS streams are open from this address; see Retry-After")
+@blp.alt_response(503, description="STREAMS_PER_PROCESS streams are open in this process; see Retry-After")
 @exempt
 def stream_totals(campaign: str) -> Response:
-    """Server-Sent Events: `totals` at once and after every change; a heartbeat comment when quiet."""
+    """Server-Sent Events: `totals` at once and after every change; a heartbeat comment when quiet.
+
+    Streams are capped per address and per process, so they never take the connections that
+    pledges and pages need; a refused dashboard polls the totals instead.
+    """
     found = find_campaign(campaign)
     broadcaster = live.broadcaster(current_app)
-    # The version is read before the totals: a pledge in between is sent twice, never lost.
-    version = live.totals_version(found.id)
-    first_payload = render_totals(found.id)
-    subscription = broadcaster.subscribe(found.id, version)
+    seat = broadcaster.seats.take(get_remote_address())  # refused before any database work
+    try:
+        # The version is read before the totals: a pledge in between is sent twice, never lost.
+        version = live.totals_version(found.id)
+        first_payload = render_totals(found.id)
+    except BaseException:
+        broadcaster.seats.release(seat)
+        raise
+    subscription = broadcaster.subscribe(found.id, version, seat)
     db.session.remove()  # an open stream holds no database connection
     body = live.stream_events(
-        broadcaster, subscription, first_payload, heartbeat=current_app.config["STREAM_HEARTBEAT_SECONDS"]
+        broadcaster,
+        subscription,
+        first_payload,
+        heartbeat=current_app.config["STREAM_HEARTBEAT_SECONDS"],
+        connection=request.environ.get("gunicorn.socket"),
     )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
+    # Also when the body is closed before it was read: the seat is given back either way.
+    response.call_on_close(lambda: broadcaster.unsubscribe(subscription))
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

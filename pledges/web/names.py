@@ -55,7 +55,7 @@ def decide() -> Response:
     status = _status(request.form.get("status"))
     back = url_for(".review", status=status)
     decision = request.form.get("decision", "")
-    ids = [public_id[:40] for public_id in request.form.getlist("ids") if public_id][:NAME_IDS_MAX]
+    ids = [public_id[:24] for public_id in request.form.getlist("ids") if public_id][:NAME_IDS_MAX]
     if decision not in DECISIONS:
         flash(_l("That action is not known."), "error")
         return redirect(back, 303)

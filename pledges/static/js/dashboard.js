@@ -100,8 +100,10 @@
   var pollTimer = null;
 
   function poll() {
-    // Polling is the fallback; a projector stays open all evening, so keep trying to go live again.
-    setTimeout(function () { if (window.EventSource) { stream(); } }, RETRY_STREAM_MS);
+    // Polling is the fallback (also when the server refuses the stream: 429 or 503, streams full);
+    // a projector stays open all evening, so keep trying to go live again, not all in the same second.
+    var retryIn = RETRY_STREAM_MS * (0.8 + 0.2 * Math.random());
+    setTimeout(function () { if (window.EventSource) { stream(); } }, retryIn);
     if (pollTimer !== null) { return; }
     setState("polling");
     function once() {
@@ -128,7 +130,8 @@
     source.addEventListener("totals", function (e) { showTotals(JSON.parse(e.data)); });
     source.addEventListener("error", function () {
       failures += 1;
-      // EventSource reconnects by itself; if it never got through, or keeps failing, poll for a while.
+      // EventSource reconnects by itself, except after an HTTP error (a 429 or 503 when streams are
+      // full): then it is CLOSED. If it never got through, or keeps failing, poll for a while.
       if (source.readyState === EventSource.CLOSED || (!opened && failures >= 3) || failures >= 10) {
         source.close();
         poll();
