@@ -12,13 +12,13 @@ import smtplib
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..database import utcnow, write_transaction
 from ..extensions import db
 from ..mail import send_mail
 from ..models import Campaign, Pledge
 from .counts import count_pledge
+from .links import LinkError, SignedLink
 
 log = logging.getLogger(__name__)
 SALT = "pledge-confirmation"
@@ -43,10 +43,8 @@ El enlace vale 7 días. Si usted no se comprometió, ignore este mensaje.
 """
 
 
-class ConfirmationError(ValueError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason  # "expired" or "invalid"
+class ConfirmationError(LinkError):
+    """A link that is forged or out of date: its `reason` is "expired" or "invalid"."""
 
 
 def confirmation_required() -> bool:
@@ -58,22 +56,16 @@ def mail_configured() -> bool:
     return bool(current_app.config["SMTP_HOST"])
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+LINK = SignedLink(SALT, "/confirm", LINK_LIFETIME, ConfirmationError)
 
 
 def confirmation_link(public_id: str) -> str:
-    return f"{current_app.config['PUBLIC_URL']}/confirm/{_serializer().dumps(public_id)}"
+    return LINK.url(public_id)
 
 
 def pledge_of_token(token: str) -> str:
     """The public id a link stands for; ConfirmationError when it is forged or out of date."""
-    try:
-        return _serializer().loads(token, max_age=int(LINK_LIFETIME.total_seconds()))
-    except SignatureExpired as error:
-        raise ConfirmationError("expired") from error
-    except BadSignature as error:
-        raise ConfirmationError("invalid") from error
+    return LINK.public_id(token)
 
 
 def send_confirmation(public_id: str) -> bool:

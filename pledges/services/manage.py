@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..database import utcnow, write_transaction
 from ..emails import canonical_email
@@ -27,6 +26,7 @@ from ..schemas import CHOOSE_NEIGHBORHOOD
 from .audit import record_action
 from .campaigns import current_campaign, require_open
 from .counts import count_pledge
+from .links import LinkError, SignedLink
 
 log = logging.getLogger(__name__)
 SALT = "manage-pledge"
@@ -53,10 +53,8 @@ El enlace vale 24 horas. Si usted no lo pidió, ignore este mensaje: nada cambia
 """
 
 
-class ManageLinkError(ValueError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason  # "expired" or "invalid"
+class ManageLinkError(LinkError):
+    """A link that is forged or out of date: its `reason` is "expired" or "invalid"."""
 
 
 class PledgeWithdrawn(ValueError):
@@ -79,22 +77,16 @@ class ManagedPledge:
     status: str
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+LINK = SignedLink(SALT, "/manage", LINK_LIFETIME, ManageLinkError)
 
 
 def manage_link(public_id: str) -> str:
-    return f"{current_app.config['PUBLIC_URL']}/manage/{_serializer().dumps(public_id)}"
+    return LINK.url(public_id)
 
 
 def pledge_of_token(token: str) -> str:
     """The public id a link stands for; ManageLinkError when it is forged or out of date."""
-    try:
-        return _serializer().loads(token, max_age=int(LINK_LIFETIME.total_seconds()))
-    except SignatureExpired as error:
-        raise ManageLinkError("expired") from error
-    except BadSignature as error:
-        raise ManageLinkError("invalid") from error
+    return LINK.public_id(token)
 
 
 def pledge_to_mail(email: str) -> str | None:

@@ -1,0 +1,40 @@
+"""Signed, expiring links mailed to a pledge's own address: to confirm it, or to manage it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+
+class LinkError(ValueError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "expired" or "invalid"
+
+
+@dataclass(frozen=True)
+class SignedLink:
+    """A link for one purpose (its salt) under one path, signed with SECRET_KEY, valid for `lifetime`."""
+
+    salt: str
+    path: str
+    lifetime: timedelta
+    error: type[LinkError] = LinkError
+
+    def _serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=self.salt)
+
+    def url(self, public_id: str) -> str:
+        return f"{current_app.config['PUBLIC_URL']}{self.path}/{self._serializer().dumps(public_id)}"
+
+    def public_id(self, token: str) -> str:
+        """The public id the link stands for; `error` when it is out of date or forged."""
+        try:
+            return self._serializer().loads(token, max_age=int(self.lifetime.total_seconds()))
+        except SignatureExpired as error:
+            raise self.error("expired") from error
+        except BadSignature as error:
+            raise self.error("invalid") from error
