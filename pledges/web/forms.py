@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import request
+from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
+
+from ..errors import CampaignClosed, InvalidInput, NotFound, field_messages
+from ..schemas import PledgeIn
+from ..services.keys import CallerKey
+from ..services.pledging import PledgeReceipt, record_pledge
 
 # Humans never see this field (display: none); a bot that fills it is thanked and not counted.
 HONEYPOT = "website"
@@ -43,3 +50,19 @@ class PledgeForm:
     @property
     def has_errors(self) -> bool:
         return bool(self.errors or self.problem)
+
+
+def record_form_pledge(form: PledgeForm, intake_key: CallerKey | None = None) -> PledgeReceipt | None:
+    """The form's pledge, checked and recorded exactly as the API's; None, with the form's errors set,
+    when it cannot be (the front page and the sign-up table answer it with the form again)."""
+    try:
+        pledge = PledgeIn().load(form.as_pledge())
+        return record_pledge(form.campaign, pledge, client_address=request.remote_addr, intake_key=intake_key)
+    except ValidationError as error:
+        form.errors = field_messages(error.normalized_messages())
+    except InvalidInput as error:
+        form.errors = field_messages(error.fields or {})
+        form.problem = None if error.fields else error.message
+    except (CampaignClosed, NotFound) as error:
+        form.problem = error.message
+    return None

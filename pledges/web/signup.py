@@ -19,20 +19,17 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from marshmallow import ValidationError
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from ..errors import CampaignClosed, InvalidInput, NotFound, field_messages
 from ..extensions import db
 from ..models import Neighborhood
 from ..ratelimits import exempt, pledging
-from ..schemas import PledgeIn
 from ..services.campaigns import current_campaign
 from ..services.keys import INTAKE_SCOPES, CallerKey, find_active_key
-from ..services.pledging import PledgeReceipt, record_pledge
+from ..services.pledging import PledgeReceipt
 from . import sessions
-from .forms import PledgeForm
+from .forms import PledgeForm, record_form_pledge
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 SESSION_KEY = "signup"
@@ -105,17 +102,8 @@ def take_pledge() -> Response | tuple[str, int]:
         # Retry-After and the X-RateLimit-* headers are added on the way out (ratelimits).
         form.problem = _l("Too many pledges in a short time. Please wait a moment, then send this one again.")
         return render_table(form, 429)
-    try:
-        pledge = PledgeIn().load(form.as_pledge())
-        receipt = record_pledge(form.campaign, pledge, client_address=request.remote_addr, intake_key=key)
-    except ValidationError as error:
-        form.errors = field_messages(error.normalized_messages())
-    except InvalidInput as error:
-        form.errors = field_messages(error.fields or {})
-        form.problem = None if error.fields else error.message
-    except (CampaignClosed, NotFound) as error:
-        form.problem = error.message
-    else:
+    receipt = record_form_pledge(form, intake_key=key)
+    if receipt is not None:
         # The confirmation is shown in the language this person chose.
         return redirect(url_for(".pledge_form", done=outcome(receipt), lang=str(get_locale())), 303)
     return render_table(form, 422)

@@ -20,24 +20,21 @@ from flask import (
 from flask_babel import format_date, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from marshmallow import ValidationError
 from werkzeug.exceptions import TooManyRequests
 
 from ..caching import conditional
-from ..errors import CampaignClosed, InvalidInput, NotFound, error_page, field_messages
+from ..errors import NotFound, error_page
 from ..extensions import db
 from ..i18n import local_time
 from ..models import Campaign, Neighborhood
 from ..ratelimits import exempt, pledging
-from ..schemas import PledgeIn
 from ..services.businesses import shown_businesses
 from ..services.campaigns import current_campaign, find_campaign
 from ..services.charts import chart_summary, hourly_chart
 from ..services.maps import neighborhood_map
-from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries
 from ..urls import absolute_url
-from .forms import PledgeForm
+from .forms import PledgeForm, record_form_pledge
 
 bp = Blueprint("web", __name__)
 THANKS_KEY = "thanks"
@@ -105,17 +102,8 @@ def submit_pledge() -> Response | tuple[str, int]:
     if form.trapped:
         session.pop(THANKS_KEY, None)
         return redirect(url_for("web.thanks"), 303)
-    try:
-        pledge = PledgeIn().load(form.as_pledge())
-        receipt = record_pledge(form.campaign, pledge, client_address=request.remote_addr)
-    except ValidationError as error:
-        form.errors = field_messages(error.normalized_messages())
-    except InvalidInput as error:
-        form.errors = field_messages(error.fields or {})
-        form.problem = None if error.fields else error.message
-    except (CampaignClosed, NotFound) as error:
-        form.problem = error.message
-    else:
+    receipt = record_form_pledge(form)
+    if receipt is not None:
         session[THANKS_KEY] = {
             "neighborhood": receipt.neighborhood,
             "repeat": not receipt.created,
