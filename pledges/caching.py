@@ -10,7 +10,11 @@ from flask import Response, request
 
 MAX_AGE = 5  # seconds; the contract allows at most 10
 STALE_WHILE_REVALIDATE = 30
-CACHE_CONTROL = f"public, max-age={MAX_AGE}, stale-while-revalidate={STALE_WHILE_REVALIDATE}"
+STALE_IF_ERROR = 86400  # a day: a partner's page keeps showing the last totals through an outage of ours
+CACHE_CONTROL = (
+    f"public, max-age={MAX_AGE}, stale-while-revalidate={STALE_WHILE_REVALIDATE}"
+    f", stale-if-error={STALE_IF_ERROR}"
+)
 
 
 def conditional(response: Response) -> Response:

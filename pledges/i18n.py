@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import dates
-from flask import Flask, Response, has_request_context, request, url_for
+from flask import Flask, Response, g, has_request_context, request, url_for
 from flask_babel import format_number, get_locale
 
 LANGUAGES = ("en", "es")
@@ -19,11 +19,14 @@ PUBLIC_PAGE_ARGS = ("campaign", "kiosk", "theme", "done", "next")  # dashboard, 
 ADMIN_SEARCH_ARGS = ("neighborhood", "kind", "status", "pending_reason", "intake_key", "q", "since", "until")
 PAGE_QUERY_ARGS = frozenset((*PUBLIC_PAGE_ARGS, *ADMIN_SEARCH_ARGS, "limit", "cursor"))
 ONE_YEAR = 365 * 24 * 3600
+LANGUAGE_READ = "porchlight_language_read"  # on g: this response was put in the reader's language
 
 
 def select_locale() -> str:
     if not has_request_context():
         return LANGUAGES[0]
+    # Flask-Babel asks once a request, and only when a text is translated or formatted.
+    setattr(g, LANGUAGE_READ, True)
     asked = request.args.get("lang")
     if asked in LANGUAGES:
         return asked
@@ -43,13 +46,25 @@ def remember_language(response: Response) -> Response:
     return response
 
 
+def vary_by_language(response: Response) -> Response:
+    """A response in the reader's language tells caches what chose it; one that translated nothing
+    (totals, say) keeps a single cached copy for everyone."""
+    if g.pop(LANGUAGE_READ, False):  # popped: tests run requests in one app context
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")  # the remembered choice (LANG_COOKIE)
+    return response
+
+
 def init_app(app: Flask) -> None:
     from .extensions import babel
+    from .schemas import UTCTimestamp
 
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
     app.after_request(remember_language)
+    app.after_request(vary_by_language)
     app.context_processor(template_helpers)
     app.add_template_filter(format_number, "number")
+    app.add_template_filter(UTCTimestamp.text, "utc_timestamp")  # `<time datetime>`, as the API writes it
 
 
 def language_url(code: str) -> str:

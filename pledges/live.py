@@ -45,6 +45,17 @@ def totals_version(campaign_id: int) -> Version:
     return int(total), changed, pending_count(campaign_id)
 
 
+def version_id(version: Version) -> str:
+    """A version as a stream event's `id:`, what a reconnect sends back as Last-Event-ID.
+
+    The same in every process (it is read from the shared database): total, last change in
+    microseconds since the epoch, and queue, joined by dots.
+    """
+    total, changed, pending = version
+    micros = 0 if changed is None else round(changed.timestamp() * 1_000_000)
+    return f"{total}.{micros}.{pending}"
+
+
 @dataclass(eq=False)
 class Subscription:
     """One open stream: it keeps only the newest totals, so a slow reader never queues a backlog."""
@@ -52,12 +63,12 @@ class Subscription:
     campaign_id: int
     version: Version  # of the totals this stream has been sent
     seat: Seat | None = None
-    _latest: str | None = None
+    _latest: tuple[str, Version] | None = None  # the payload and its version, set together
     _ready: threading.Event = field(default_factory=threading.Event)
     ended: bool = False  # the server is stopping, or the client has gone
 
     def offer(self, payload: str, version: Version) -> None:
-        self._latest, self.version = payload, version
+        self._latest, self.version = (payload, version), version
         self._ready.set()
 
     def end(self) -> None:
@@ -66,6 +77,11 @@ class Subscription:
 
     def next(self, timeout: float) -> str | None:
         """The newest totals since the last call, or None when `timeout` passes with no change."""
+        latest = self.next_with_version(timeout)
+        return latest[0] if latest is not None else None
+
+    def next_with_version(self, timeout: float) -> tuple[str, Version] | None:
+        """`next`, with the version of the totals it gives."""
         if not self._ready.wait(timeout):
             return None
         self._ready.clear()
@@ -181,33 +197,39 @@ def end_all_streams() -> None:
         broadcaster.end_streams()
 
 
-def sse(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
+def sse(event: str, data: str, id: str | None = None) -> str:
+    return (f"id: {id}\n" if id is not None else "") + f"event: {event}\ndata: {data}\n\n"
 
 
 def stream_events(
     live: Broadcaster,
     subscription: Subscription,
-    first_payload: str,
+    first: tuple[str, Version] | None,
     heartbeat: float,
     retry_ms: int = 2000,
     connection: Any = None,
 ) -> Iterator[str]:
     """The body of an event stream: totals now, totals after every change, a comment when quiet.
 
+    `first` is the totals sent at once, with their version; each totals event carries its version
+    as `id:`. None (a reconnect whose Last-Event-ID is the current version) waits for a change.
+
     It ends when the server stops, or when the client closes `connection` (gunicorn's socket,
     watched under gevent) or a write to it fails; whichever way, it gives its seat back.
     """
     stop_watching = watch_for_hangup(connection, subscription, heartbeat) if connection is not None else None
     try:
-        yield f"retry: {retry_ms}\n" + sse("totals", first_payload)
+        if first is None:
+            yield f"retry: {retry_ms}\n\n"
+        else:
+            yield f"retry: {retry_ms}\n" + sse("totals", first[0], version_id(first[1]))
         while not subscription.ended:
-            payload = subscription.next(timeout=heartbeat)
+            latest = subscription.next_with_version(timeout=heartbeat)
             if subscription.ended:
                 return
             if subscription.seat is not None:
                 live.seats.renew(subscription.seat)
-            yield sse("totals", payload) if payload is not None else ": heartbeat\n\n"
+            yield ": heartbeat\n\n" if latest is None else sse("totals", latest[0], version_id(latest[1]))
     finally:
         if stop_watching is not None:
             stop_watching()

@@ -8,7 +8,8 @@ API reads and pledges are counted here, with limits' own strategy (RATELIMIT_STR
 fixed-window by default) over the storage flask-limiter opened, under the keys its own
 decorators would use: one bucket per caller and scope, answered with X-RateLimit-*
 headers (and Retry-After on a 429). flask-limiter still applies RATELIMIT_DEFAULT to
-every other route.
+every other route; its own headers stay off (RATELIMIT_HEADERS_ENABLED), as they put a
+Retry-After on every answer, and add_rate_limit_headers writes the same ones from its count.
 """
 
 from __future__ import annotations
@@ -202,10 +203,9 @@ def retry_after(count: Count) -> int:
 
 
 def add_rate_limit_headers(response: Response) -> Response:
-    count: Count | None = g.pop("rate_limit", None)  # popped: tests run requests in one app context
+    count: Count | None = g.pop("rate_limit", None) or default_limit_count()  # popped: tests share g
     if count is None:
         return response
-    # Added, not set: flask-limiter, which could have set them too, leaves counted views alone.
     headers = response.headers
     headers.add("X-RateLimit-Limit", str(count.limit.amount))
     headers.add("X-RateLimit-Remaining", str(count.remaining))
@@ -213,6 +213,20 @@ def add_rate_limit_headers(response: Response) -> Response:
     if not count.allowed:
         headers.add("Retry-After", str(retry_after(count)))
     return response
+
+
+def default_limit_count() -> Count | None:
+    """What flask-limiter counted of RATELIMIT_DEFAULT for this request (`Limiter.current_limit`)."""
+    counted = limiter.current_limit
+    if counted is None:
+        return None
+    counters: Counters | None = current_app.extensions.get(EXTENSION)
+    errors = counters.errors if counters is not None else (StorageError,)
+    try:
+        window = counted.window  # its reset_at is rounded up a second: the window's own end is exact
+        return Count(counted.limit, not counted.breached, window.remaining, window.reset_time)
+    except errors:
+        return None  # the storage failed since it counted this request: no figures to give
 
 
 def init_app(app: Flask) -> None:

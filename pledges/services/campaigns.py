@@ -25,11 +25,18 @@ def all_campaigns() -> list[Campaign]:
 
 
 def current_campaign(now: datetime | None = None) -> Campaign | None:
-    """The open campaign (the one that ends soonest if several), else the most recent one."""
+    """The open campaign (the one that ends soonest if several), else the most recent one.
+
+    Open as Campaign.status_at says: started, not ended, and not closed early.
+    """
     now = now or utcnow()
     open_campaign = db.session.scalars(
         db.select(Campaign)
-        .where(Campaign.starts_at <= now, Campaign.ends_at > now)
+        .where(
+            Campaign.starts_at <= now,
+            Campaign.ends_at > now,
+            db.or_(Campaign.closed_at.is_(None), Campaign.closed_at > now),
+        )
         .order_by(Campaign.ends_at, Campaign.id)
         .limit(1)
     ).first()
@@ -125,6 +132,7 @@ def create_campaign(values: dict[str, Any], actor: str) -> Campaign:
 def update_campaign(slug: str, changes: dict[str, Any], actor: str, reason: str | None = None) -> Campaign:
     """Edit a campaign; `close: true` closes it early, `reopen: true` opens it again."""
     changes = _validated(dict(changes))
+    # Every copy dropped (no topics named): which campaign `current` is, and the totals under that name.
     with write_transaction():
         campaign = db.session.scalars(db.select(Campaign).where(Campaign.slug == slug)).first()
         if campaign is None:
