@@ -62,6 +62,9 @@ def register_extensions(app: Flask) -> None:
 
     openapi.ERROR_SCHEMA = ErrorOut  # document errors in the format errors.py writes
     openapi.init_app(app)
+    from .api import BEARER, security_scheme
+
+    openapi.spec.components.security_scheme(BEARER, security_scheme())
     # The caller's key is looked up before the limiter counts the request, and refused after.
     app.before_request(auth.identify_caller)
     limiter.init_app(app)

@@ -72,6 +72,7 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
     overrides = dict(overrides or {})
     env = os.environ
     url = overrides.get("SQLALCHEMY_DATABASE_URI") or database_url(env.get("DATABASE_URL"), instance_path)
+    public_url = env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")  # also the OpenAPI contact
     settings: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
@@ -85,7 +86,8 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Lets several deployments (or test runs) share one Redis without sharing counters.
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "porchlight"),
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # ratelimits.add_rate_limit_headers writes them; flask-limiter's own put Retry-After on every answer.
+        "RATELIMIT_HEADERS_ENABLED": False,
         # Redis down: keep serving, counting in memory for a while, with a warning in the log.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
@@ -135,6 +137,19 @@ def from_environment(instance_path: str, overrides: Mapping[str, Any] | None = N
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
+        # Relative, so the document is right behind any host; a client generated from it takes a base URL.
+        "API_SPEC_OPTIONS": {
+            "servers": [{"url": "/", "description": "This server: every path starts with /api/v1"}],
+            # Public reads take a key or none; admin and intake routes say they need one.
+            "security": [{}, {"bearerAuth": []}],
+            "info": {
+                "description": "Porch Light's API: National Night Out porch-light pledges, counted per "
+                'neighborhood. Errors are always JSON: `{"error": {"code", "message", "fields"?}}`. '
+                "Lists are newest first, paged by opaque cursors: follow `next` as given.",
+                "contact": {"name": "Porch Light, the mayor's office", "url": public_url},
+                "license": {"name": "All rights reserved: for the city and its partners", "url": public_url},
+            },
+        },
     }
     settings.update(overrides)
     if isinstance(settings["TRUSTED_NETWORKS"], str):  # given as the environment would give it

@@ -33,12 +33,37 @@ _WEB_ADDRESS = re.compile(
 
 
 class UTCTimestamp(fields.DateTime):
-    """ISO 8601 in UTC with a Z, as the contract asks."""
+    """RFC 3339 in UTC with a Z, a four-digit year and whole seconds, as the contract asks."""
 
     def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return None if value is None else self.text(value)
+
+    @staticmethod
+    def text(value: datetime) -> str:
+        """Also what pages put in `<time datetime>`; strftime's %Y would drop the zeros of a year < 1000."""
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2200
+
+
+class DateTimeIn(fields.AwareDateTime):
+    """A moment given to the API: RFC 3339, UTC when it names no offset, between 2000 and 2200 (in UTC)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            year = moment.astimezone(UTC).year
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last year datetime can hold
+            year = LAST_YEAR + 1
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValidationError(
+                _l("Give a date between the years %(first)d and %(last)d.", first=FIRST_YEAR, last=LAST_YEAR)
+            )
+        return moment
 
 
 class EmailAddress(fields.String):
@@ -105,7 +130,10 @@ CHOOSE_NEIGHBORHOOD = _l("Choose your neighborhood from the list.")
 
 
 class PledgeIn(Schema):
-    """A pledge as the API and the web form both take it; every message is translated."""
+    """A pledge. A business pledge needs a `name` (422 otherwise): businesses are listed by name.
+
+    `neighborhood` is a slug from GET /api/v1/neighborhoods; any other is a 422.
+    """
 
     error_messages = {
         "unknown": _l("This field is not part of a pledge."),
@@ -121,13 +149,23 @@ class PledgeIn(Schema):
         required=True,
         validate=validate.Length(min=1, max=80, error=CHOOSE_NEIGHBORHOOD),
         error_messages=_messages(CHOOSE_NEIGHBORHOOD, CHOOSE_NEIGHBORHOOD),
+        # Not an enum: the city imports neighborhoods, and an older client must still name new ones.
+        metadata={"description": "A neighborhood's slug, from GET /api/v1/neighborhoods (422 if unknown)"},
     )
     email = EmailAddress(
         required=True,
         error_messages=_messages(_l("Enter your email address."), _l("Enter your email address as text.")),
+        metadata={"format": "email", "example": "resident@example.org"},
     )
     name = DisplayName(
-        load_default=None, allow_none=True, error_messages={"invalid": _l("Enter the name as text.")}
+        load_default=None,
+        allow_none=True,
+        error_messages={"invalid": _l("Enter the name as text.")},
+        metadata={
+            "description": "Required for a business. At most 60 visible characters; no control "
+            "characters, no web address, at most 2 accents on one letter.",
+            "example": "Rosa's Bakery",
+        },
     )
     show_name = StrictBoolean(
         load_default=False,
@@ -140,13 +178,28 @@ class PledgeIn(Schema):
             raise ValidationError(_l("Enter the business's name: businesses are listed by name."), "name")
 
 
+def absent() -> None:
+    """A query parameter's load_default when leaving it out means "no filter": a callable, so the
+    document shows no `default: null` (a query string is never null) and clients type it as a plain string.
+    """
+    return None
+
+
 PUBLIC_STATUSES = ("counted", "pending")
+CAMPAIGN_STATUSES = ("upcoming", "open", "closed")  # models.Campaign.status_at
+INTERVALS = ("hour", "day")
+# Documented on every cursor parameter: what decode_cursor (services/cursors.py) takes.
+CURSOR = {
+    "description": "Opaque: the `cursor` of a `next` URL, as given (unpadded URL-safe base64). Absent: "
+    "the first page. Any other value is a 422.",
+    "pattern": "^[A-Za-z0-9_-]*$",
+}
 
 
 class PledgeOut(Schema):
     """A new pledge: "counted" means in the totals now; "pending" says why it waits."""
 
-    id = fields.String(required=True)
+    id = fields.String(required=True, metadata={"example": "Xq3vK9bN4rT1mAzW"})
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     neighborhood = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(PUBLIC_STATUSES))
@@ -171,123 +224,128 @@ class DuplicatePledgeOut(Schema):
 
     id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(PUBLIC_STATUSES))
-    duplicate = fields.Constant(True, required=True)
+    duplicate = fields.Boolean(required=True, metadata={"enum": [True]})
 
 
 class CampaignOut(Schema):
-    slug = fields.String()
-    name = fields.String()
-    city = fields.String()
-    starts_at = UTCTimestamp()
-    ends_at = UTCTimestamp()
-    goal = fields.Integer(allow_none=True)
-    status = fields.String()
+    slug = fields.String(required=True, metadata={"example": "nno-2027"})
+    name = fields.String(required=True, metadata={"example": "National Night Out 2027"})
+    city = fields.String(required=True, metadata={"example": "Springfield"})
+    starts_at = UTCTimestamp(required=True, metadata={"example": "2027-07-01T04:00:00Z"})
+    ends_at = UTCTimestamp(required=True, metadata={"example": "2027-08-04T04:00:00Z"})
+    goal = fields.Integer(allow_none=True, required=True, metadata={"example": 5000})
+    status = fields.String(required=True, validate=validate.OneOf(CAMPAIGN_STATUSES))
 
 
 class CampaignListOut(Schema):
-    campaigns = fields.List(fields.Nested(CampaignOut))
+    campaigns = fields.List(fields.Nested(CampaignOut), required=True)
 
 
 class NeighborhoodOut(Schema):
-    slug = fields.String()
-    name = fields.String()
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
 
 
 class NeighborhoodListOut(Schema):
-    neighborhoods = fields.List(fields.Nested(NeighborhoodOut))
+    neighborhoods = fields.List(fields.Nested(NeighborhoodOut), required=True)
 
 
 class NeighborhoodTotalOut(Schema):
-    slug = fields.String()
-    name = fields.String()
-    residents = fields.Integer()
-    businesses = fields.Integer()
-    total = fields.Integer()
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    residents = fields.Integer(required=True)
+    businesses = fields.Integer(required=True)
+    total = fields.Integer(required=True)
 
 
 class TotalsOut(Schema):
-    campaign = fields.String()
-    total = fields.Integer()
-    residents = fields.Integer()
-    businesses = fields.Integer()
-    goal = fields.Integer(allow_none=True)
+    campaign = fields.String(required=True, metadata={"example": "nno-2027"})
+    total = fields.Integer(required=True, metadata={"example": 412})
+    residents = fields.Integer(required=True, metadata={"example": 380})
+    businesses = fields.Integer(required=True, metadata={"example": 32})
+    goal = fields.Integer(allow_none=True, required=True)
     pending = fields.Integer(
-        metadata={"description": "Pledges waiting for email confirmation or review: not in total."}
+        required=True,
+        metadata={"description": "Pledges waiting for email confirmation or review: not in total."},
     )
-    updated_at = UTCTimestamp(allow_none=True)
-    neighborhoods = fields.List(fields.Nested(NeighborhoodTotalOut))
+    updated_at = UTCTimestamp(allow_none=True, required=True)
+    neighborhoods = fields.List(fields.Nested(NeighborhoodTotalOut), required=True)
 
 
 class TimeseriesQuery(Schema):
-    interval = fields.String(load_default="hour", validate=validate.OneOf(["hour", "day"]))
+    interval = fields.String(load_default="hour", validate=validate.OneOf(INTERVALS))
 
 
 class TimeseriesPointOut(Schema):
-    start = UTCTimestamp()
-    residents = fields.Integer()
-    businesses = fields.Integer()
-    total = fields.Integer()
-    cumulative = fields.Integer()
+    start = UTCTimestamp(required=True)
+    residents = fields.Integer(required=True)
+    businesses = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    cumulative = fields.Integer(required=True)
 
 
 class TimeseriesOut(Schema):
-    interval = fields.String()
-    points = fields.List(fields.Nested(TimeseriesPointOut))
+    interval = fields.String(required=True, validate=validate.OneOf(INTERVALS))
+    points = fields.List(fields.Nested(TimeseriesPointOut), required=True)
 
 
 class BusinessesQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = fields.String(load_default=absent, validate=validate.Length(max=200), metadata=CURSOR)
 
 
 class BusinessOut(Schema):
-    name = fields.String()
-    neighborhood = fields.String(metadata={"description": "The neighborhood's slug"})
+    name = fields.String(required=True)
+    neighborhood = fields.String(metadata={"description": "The neighborhood's slug"}, required=True)
 
 
 class BusinessListOut(Schema):
-    businesses = fields.List(fields.Nested(BusinessOut))
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+    businesses = fields.List(fields.Nested(BusinessOut), required=True)
+    next = fields.String(
+        allow_none=True, metadata={"description": "URL of the next page, or null"}, required=True
+    )
 
 
 class AdminPledgeQuery(Schema):
-    campaign = fields.String(load_default=None)
-    neighborhood = fields.String(load_default=None)
-    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
-    pending_reason = fields.String(load_default=None, validate=validate.OneOf(PENDING_REASONS))
-    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
-    q = fields.String(load_default=None, validate=validate.Length(min=1, max=320))
-    since = fields.AwareDateTime(load_default=None, default_timezone=UTC)
-    until = fields.AwareDateTime(load_default=None, default_timezone=UTC)
+    campaign = fields.String(load_default=absent)
+    neighborhood = fields.String(load_default=absent)
+    kind = fields.String(load_default=absent, validate=validate.OneOf(KINDS))
+    status = fields.String(load_default=absent, validate=validate.OneOf(STATUSES))
+    pending_reason = fields.String(load_default=absent, validate=validate.OneOf(PENDING_REASONS))
+    intake_key = fields.String(load_default=absent, validate=validate.Length(min=1, max=80))
+    q = fields.String(load_default=absent, validate=validate.Length(min=1, max=320))
+    since = DateTimeIn(load_default=absent)
+    until = DateTimeIn(load_default=absent)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = fields.String(load_default=absent, validate=validate.Length(max=200), metadata=CURSOR)
 
 
 class AdminPledgeOut(Schema):
     """A pledge with its personal data: admin routes only."""
 
-    id = fields.String(attribute="public_id")
-    campaign = fields.String()
-    neighborhood = fields.String()
-    kind = fields.String()
-    email = fields.String()
-    name = fields.String(allow_none=True)
-    show_name = fields.Boolean()
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    pending_reason = fields.String(allow_none=True, validate=validate.OneOf(PENDING_REASONS))
-    intake_key = fields.String(allow_none=True, metadata={"description": "The intake key that took it"})
-    synthetic = fields.Boolean()
-    address_hash = fields.String(allow_none=True)
-    created_at = UTCTimestamp()
-    confirmation_sent_at = UTCTimestamp(allow_none=True)
-    confirmation_failures = fields.Integer()
-    confirmed_at = UTCTimestamp(allow_none=True)
+    id = fields.String(attribute="public_id", required=True)
+    campaign = fields.String(required=True)
+    neighborhood = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    email = fields.String(required=True)
+    name = fields.String(allow_none=True, required=True)
+    show_name = fields.Boolean(required=True)
+    status = fields.String(validate=validate.OneOf(STATUSES), required=True)
+    pending_reason = fields.String(allow_none=True, validate=validate.OneOf(PENDING_REASONS), required=True)
+    intake_key = fields.String(
+        allow_none=True, metadata={"description": "The intake key that took it"}, required=True
+    )
+    synthetic = fields.Boolean(required=True)
+    address_hash = fields.String(allow_none=True, required=True)
+    created_at = UTCTimestamp(required=True)
+    confirmation_sent_at = UTCTimestamp(allow_none=True, required=True)
+    confirmation_failures = fields.Integer(required=True)
+    confirmed_at = UTCTimestamp(allow_none=True, required=True)
 
 
 class AdminPledgeListOut(Schema):
-    pledges = fields.List(fields.Nested(AdminPledgeOut))
-    next = fields.String(allow_none=True)
+    pledges = fields.List(fields.Nested(AdminPledgeOut), required=True)
+    next = fields.String(allow_none=True, required=True)
 
 
 class ReasonIn(Schema):
@@ -295,14 +353,14 @@ class ReasonIn(Schema):
 
 
 class BulkRemoveIn(Schema):
-    """Exactly one of address_hash, intake_key (its name) and email_domain picks the pledges."""
+    """Exactly one of address_hash, intake_key (its name) and email_domain picks the pledges; else a 422."""
 
     campaign = fields.String(load_default="current")
     address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
     intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
     email_domain = fields.String(load_default=None, validate=validate.Length(min=1, max=253))
-    since = fields.AwareDateTime(required=True, default_timezone=UTC)
-    until = fields.AwareDateTime(required=True, default_timezone=UTC)
+    since = DateTimeIn(required=True)
+    until = DateTimeIn(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     dry_run = StrictBoolean(load_default=True)
     pending_review_only = StrictBoolean(
@@ -311,20 +369,20 @@ class BulkRemoveIn(Schema):
 
 
 class BulkRemoveOut(Schema):
-    campaign = fields.String()
-    matched = fields.Integer()
-    removed = fields.Integer()
-    dry_run = fields.Boolean()
+    campaign = fields.String(required=True)
+    matched = fields.Integer(required=True)
+    removed = fields.Integer(required=True)
+    dry_run = fields.Boolean(required=True)
 
 
 class BulkReleaseIn(Schema):
-    """Every pledge waiting for review from one address hash or one intake key, in [since, until)."""
+    """Every pledge waiting for review from exactly one of address_hash and intake_key, in [since, until)."""
 
     campaign = fields.String(load_default="current")
     address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
     intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
-    since = fields.AwareDateTime(required=True, default_timezone=UTC)
-    until = fields.AwareDateTime(required=True, default_timezone=UTC)
+    since = DateTimeIn(required=True)
+    until = DateTimeIn(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     dry_run = StrictBoolean(load_default=True)
     waiting_for = fields.String(
@@ -338,10 +396,10 @@ class BulkReleaseIn(Schema):
 
 
 class BulkReleaseOut(Schema):
-    campaign = fields.String()
-    matched = fields.Integer()
-    released = fields.Integer()
-    dry_run = fields.Boolean()
+    campaign = fields.String(required=True)
+    matched = fields.Integer(required=True)
+    released = fields.Integer(required=True)
+    dry_run = fields.Boolean(required=True)
 
 
 class QueueQuery(Schema):
@@ -349,24 +407,25 @@ class QueueQuery(Schema):
 
 
 class QueueSourceOut(Schema):
-    address_hash = fields.String(allow_none=True)
-    intake_key = fields.String(allow_none=True)
-    shared_place = fields.Boolean(metadata={"description": "Marked as a known shared place"})
-    pledges = fields.Integer()
-    first_at = UTCTimestamp()
-    last_at = UTCTimestamp()
+    address_hash = fields.String(allow_none=True, required=True)
+    intake_key = fields.String(allow_none=True, required=True)
+    shared_place = fields.Boolean(metadata={"description": "Marked as a known shared place"}, required=True)
+    pledges = fields.Integer(required=True)
+    first_at = UTCTimestamp(required=True)
+    last_at = UTCTimestamp(required=True)
 
 
 class QueueOut(Schema):
     """What waits: pending pledges by reason, and those waiting for review by where they came from."""
 
-    campaign = fields.String()
+    campaign = fields.String(required=True)
     waiting = fields.Dict(
+        required=True,
         keys=fields.String(validate=validate.OneOf(PENDING_REASONS)),
         values=fields.Integer(),
         metadata={"description": "Pending pledges by reason: confirm_email and review"},
     )
-    review_sources = fields.List(fields.Nested(QueueSourceOut))
+    review_sources = fields.List(fields.Nested(QueueSourceOut), required=True)
 
 
 class SharedPlaceIn(Schema):
@@ -376,10 +435,10 @@ class SharedPlaceIn(Schema):
 
 
 class SharedPlaceOut(Schema):
-    campaign = fields.String()
-    address_hash = fields.String()
-    created_at = UTCTimestamp()
-    actor = fields.String()
+    campaign = fields.String(required=True)
+    address_hash = fields.String(required=True)
+    created_at = UTCTimestamp(required=True)
+    actor = fields.String(required=True)
 
 
 # A goal is a number of porch lights: at least one, and no more than the column holds.
@@ -390,18 +449,28 @@ class CampaignIn(Schema):
     slug = fields.String(required=True, validate=validate.Length(min=2, max=64))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     city = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    timezone = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    starts_at = fields.AwareDateTime(required=True, default_timezone=UTC)
-    ends_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    timezone = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "An IANA time zone name, such as America/Chicago",
+            "example": "America/Chicago",
+        },
+    )
+    starts_at = DateTimeIn(required=True)
+    ends_at = DateTimeIn(required=True)
     goal = fields.Integer(load_default=None, allow_none=True, strict=True, validate=GOAL_RANGE)
 
 
 class CampaignChangeIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     city = fields.String(validate=validate.Length(min=1, max=120))
-    timezone = fields.String(validate=validate.Length(min=1, max=64))
-    starts_at = fields.AwareDateTime(default_timezone=UTC)
-    ends_at = fields.AwareDateTime(default_timezone=UTC)
+    timezone = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "An IANA time zone name, such as America/Chicago"},
+    )
+    starts_at = DateTimeIn()
+    ends_at = DateTimeIn()
     goal = fields.Integer(allow_none=True, strict=True, validate=GOAL_RANGE)
     close = StrictBoolean()
     reopen = StrictBoolean()
@@ -410,21 +479,21 @@ class CampaignChangeIn(Schema):
 
 class AuditQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = fields.String(load_default=absent, validate=validate.Length(max=200), metadata=CURSOR)
 
 
 class AuditEntryOut(Schema):
-    created_at = UTCTimestamp()
-    actor = fields.String()
-    action = fields.String()
-    target = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
-    details = fields.Dict(allow_none=True)
+    created_at = UTCTimestamp(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    target = fields.String(allow_none=True, required=True)
+    reason = fields.String(allow_none=True, required=True)
+    details = fields.Dict(allow_none=True, required=True)
 
 
 class AuditListOut(Schema):
-    entries = fields.List(fields.Nested(AuditEntryOut))
-    next = fields.String(allow_none=True)
+    entries = fields.List(fields.Nested(AuditEntryOut), required=True)
+    next = fields.String(allow_none=True, required=True)
 
 
 class AbuseQuery(Schema):
@@ -433,28 +502,28 @@ class AbuseQuery(Schema):
 
 
 class AbuseAddressOut(Schema):
-    address_hash = fields.String()
-    pledges = fields.Integer()
-    flagged = fields.Boolean()
+    address_hash = fields.String(required=True)
+    pledges = fields.Integer(required=True)
+    flagged = fields.Boolean(required=True)
 
 
 class AbuseDomainOut(Schema):
-    email_domain = fields.String()
-    pledges = fields.Integer()
-    flagged = fields.Boolean()
+    email_domain = fields.String(required=True)
+    pledges = fields.Integer(required=True)
+    flagged = fields.Boolean(required=True)
 
 
 class AbuseHourOut(Schema):
-    start = UTCTimestamp()
-    addresses = fields.List(fields.Nested(AbuseAddressOut))
-    domains = fields.List(fields.Nested(AbuseDomainOut))
+    start = UTCTimestamp(required=True)
+    addresses = fields.List(fields.Nested(AbuseAddressOut), required=True)
+    domains = fields.List(fields.Nested(AbuseDomainOut), required=True)
 
 
 class AbuseReportOut(Schema):
-    campaign = fields.String()
-    address_threshold = fields.Integer()
-    domain_threshold = fields.Integer()
-    hours = fields.List(fields.Nested(AbuseHourOut))
+    campaign = fields.String(required=True)
+    address_threshold = fields.Integer(required=True)
+    domain_threshold = fields.Integer(required=True)
+    hours = fields.List(fields.Nested(AbuseHourOut), required=True)
 
 
 class ErrorBody(Schema):
@@ -523,10 +592,10 @@ NAME_IDS_MAX = 300  # 300 ids of 24 characters fit the 16 KiB body limit
 class NamesQuery(Schema):
     status = fields.String(load_default="pending", validate=validate.OneOf(NAME_STATUSES))
     campaign = fields.String(
-        load_default=None, metadata={"description": "A campaign slug or current; all campaigns when absent"}
+        load_default=absent, metadata={"description": "A campaign slug or current; all campaigns when absent"}
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = fields.String(load_default=absent, validate=validate.Length(max=200), metadata=CURSOR)
 
 
 class NameOut(Schema):
@@ -551,7 +620,9 @@ class NameOut(Schema):
 
 class NameListOut(Schema):
     names = fields.List(fields.Nested(NameOut), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+    next = fields.String(
+        allow_none=True, metadata={"description": "URL of the next page, or null"}, required=True
+    )
 
 
 class NameDecisionIn(Schema):

@@ -55,6 +55,7 @@ from ..services.moderation import (
 )
 from ..services.names import decide_names, names_for_review
 from ..urls import absolute_url
+from . import operation
 
 blp = Blueprint(
     "admin",
@@ -62,7 +63,7 @@ blp = Blueprint(
     url_prefix="/api/v1/admin",
     description="For the mayor's office: needs a key with the admin scope.",
 )
-ADMIN_RESPONSES = {401: "No key, or a wrong or revoked one", 403: "The key lacks the admin scope"}
+ADMIN_ERRORS = {401: "No key, or a wrong or revoked one", 403: "The key lacks the admin scope"}
 
 
 @blp.before_request
@@ -102,17 +103,17 @@ def _admin_pledge(pledge: Any, campaign: str, neighborhood: str, intake_key: str
     }
 
 
-def _documented(view: Any) -> Any:
-    for status, description in ADMIN_RESPONSES.items():
-        view = blp.alt_response(status, description=description)(view)
-    return view
-
-
 @blp.route("/pledges")
 @api_read
 @blp.arguments(AdminPledgeQuery(), location="query")
 @blp.response(200, AdminPledgeListOut)
-@_documented
+@operation(
+    blp,
+    "listPledges",
+    "admin",
+    description="Filters combine; `q` searches email and name. Paged: follow `next`.",
+    errors={**ADMIN_ERRORS},
+)
 def list_pledges(query: dict[str, Any]) -> dict[str, Any]:
     """Search pledges, newest first, with their personal data."""
     limit, cursor = query.pop("limit"), query.pop("cursor")
@@ -125,8 +126,23 @@ def list_pledges(query: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/pledges/<pledge_id>/remove", methods=["POST"])
 @blp.arguments(ReasonIn())
 @blp.response(200, AdminPledgeOut)
-@blp.alt_response(404, description="No such pledge")
-@_documented
+@operation(
+    blp,
+    "removePledge",
+    "admin_body",
+    description="Removing a removed pledge changes nothing.",
+    errors={**ADMIN_ERRORS, 404: "No such pledge"},
+    responses={
+        200: {
+            "links": {
+                "RestorePledge": {
+                    "operationId": "restorePledge",
+                    "parameters": {"pledge_id": "$response.body#/id"},
+                }
+            }
+        }
+    },
+)
 def remove(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
     """Take a pledge out of the count, with a reason; totals follow at once."""
     return _admin_pledge(*remove_pledge(pledge_id, body["reason"], actor()))
@@ -135,8 +151,13 @@ def remove(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
 @blp.route("/pledges/<pledge_id>/restore", methods=["POST"])
 @blp.arguments(ReasonIn())
 @blp.response(200, AdminPledgeOut)
-@blp.alt_response(404, description="No such pledge")
-@_documented
+@operation(
+    blp,
+    "restorePledge",
+    "admin_body",
+    description="Restoring a counted pledge changes nothing.",
+    errors={**ADMIN_ERRORS, 404: "No such pledge"},
+)
 def restore(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
     """Count a removed (or held) pledge again, with a reason; totals follow at once."""
     return _admin_pledge(*restore_pledge(pledge_id, body["reason"], actor()))
@@ -145,7 +166,16 @@ def restore(body: dict[str, Any], pledge_id: str) -> dict[str, Any]:
 @blp.route("/pledges/bulk-remove", methods=["POST"])
 @blp.arguments(BulkRemoveIn())
 @blp.response(200, BulkRemoveOut)
-@_documented
+@operation(
+    blp,
+    "bulkRemovePledges",
+    "admin_body",
+    errors={
+        **ADMIN_ERRORS,
+        404: "No such campaign",
+        422: "Not exactly one of address_hash, intake_key and email_domain, or a field is not valid",
+    },
+)
 def bulk(body: dict[str, Any]) -> dict[str, Any]:
     """Remove every pledge from one address hash, intake key or email domain in a time window.
 
@@ -161,11 +191,20 @@ def bulk(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/pledges/bulk-release", methods=["POST"])
 @blp.arguments(BulkReleaseIn())
 @blp.response(200, BulkReleaseOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "bulkReleasePledges",
+    "admin_body",
+    errors={
+        **ADMIN_ERRORS,
+        404: "No such campaign",
+        422: "Not exactly one of address_hash and intake_key, or a field is not valid",
+    },
+)
 def release(body: dict[str, Any]) -> dict[str, Any]:
-    """Count every pledge waiting for review (or, with `waiting_for: confirm_email`, for its emailed
-    link) from one address hash or intake key in a time window.
+    """Count every pledge waiting from one address hash or intake key in a time window.
+
+    Those waiting for review, or with `waiting_for: confirm_email`, for their emailed link.
 
     `dry_run` (the default) only counts them; totals follow at once otherwise.
     """
@@ -177,8 +216,12 @@ def release(body: dict[str, Any]) -> dict[str, Any]:
 @api_read
 @blp.arguments(QueueQuery(), location="query")
 @blp.response(200, QueueOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "getReviewQueue",
+    "admin",
+    errors={**ADMIN_ERRORS, 404: "No such campaign"},
+)
 def queue(query: dict[str, Any]) -> dict[str, Any]:
     """How many pledges wait, by reason, and those waiting for review by address hash or intake key."""
     return review_queue(find_campaign(query["campaign"]))
@@ -187,8 +230,12 @@ def queue(query: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/shared-places", methods=["POST"])
 @blp.arguments(SharedPlaceIn())
 @blp.response(201, SharedPlaceOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "markSharedPlace",
+    "admin_body",
+    errors={**ADMIN_ERRORS, 404: "No such campaign"},
+)
 def shared_place(body: dict[str, Any]) -> dict[str, Any]:
     """Mark an address hash (from the abuse report) as a known shared place: no burst check there."""
     place = mark_shared_place(body["campaign"], body["address_hash"], body["reason"], actor())
@@ -203,7 +250,15 @@ def shared_place(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/campaigns", methods=["POST"])
 @blp.arguments(CampaignIn())
 @blp.response(201, CampaignOut)
-@_documented
+@operation(
+    blp,
+    "createCampaign",
+    "admin_body",
+    description=(
+        "`timezone` is an IANA name; `starts_at` is before `ends_at`; `goal`, when given, at least 1."
+    ),
+    errors={**ADMIN_ERRORS, 422: "A field is not valid, or a campaign with this slug exists already"},
+)
 def new_campaign(body: dict[str, Any]) -> Any:
     """Create a campaign."""
     return create_campaign(body, actor())
@@ -212,8 +267,13 @@ def new_campaign(body: dict[str, Any]) -> Any:
 @blp.route("/campaigns/<slug>", methods=["PATCH"])
 @blp.arguments(CampaignChangeIn())
 @blp.response(200, CampaignOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "updateCampaign",
+    "admin_body",
+    description="Only the fields sent change.",
+    errors={**ADMIN_ERRORS, 404: "No such campaign"},
+)
 def edit_campaign(body: dict[str, Any], slug: str) -> Any:
     """Edit a campaign: dates, goal, name; `close: true` closes it early, `reopen: true` reopens it."""
     reason = body.pop("reason", None)
@@ -224,7 +284,13 @@ def edit_campaign(body: dict[str, Any], slug: str) -> Any:
 @api_read
 @blp.arguments(AuditQuery(), location="query")
 @blp.response(200, AuditListOut)
-@_documented
+@operation(
+    blp,
+    "listAuditEntries",
+    "admin",
+    description="Paged: follow `next`.",
+    errors={**ADMIN_ERRORS},
+)
 def audit(query: dict[str, Any]) -> dict[str, Any]:
     """Every admin action, newest first."""
     limit, cursor = query["limit"], query["cursor"]
@@ -236,8 +302,13 @@ def audit(query: dict[str, Any]) -> dict[str, Any]:
 @api_read
 @blp.arguments(AbuseQuery(), location="query")
 @blp.response(200, AbuseReportOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "getAbuseReport",
+    "admin",
+    description="`hours` back from now, at most 14 days.",
+    errors={**ADMIN_ERRORS, 404: "No such campaign"},
+)
 def abuse(query: dict[str, Any]) -> dict[str, Any]:
     """Per hour, the address hashes and email domains with the most pledges; flagged above thresholds."""
     campaign = find_campaign(query["campaign"])
@@ -253,8 +324,13 @@ def abuse(query: dict[str, Any]) -> dict[str, Any]:
 @api_read
 @blp.arguments(NamesQuery(), location="query")
 @blp.response(200, NameListOut)
-@blp.alt_response(404, description="No such campaign")
-@_documented
+@operation(
+    blp,
+    "listNames",
+    "admin",
+    description="Paged: follow `next`.",
+    errors={**ADMIN_ERRORS, 404: "No such campaign"},
+)
 def list_names(query: dict[str, Any]) -> dict[str, Any]:
     """Business names asked to be shown, by the name's status (`pending` by default), newest first."""
     limit, cursor = query.pop("limit"), query.pop("cursor")
@@ -268,7 +344,12 @@ def list_names(query: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/names/approve", methods=["POST"])
 @blp.arguments(NameDecisionIn())
 @blp.response(200, NameDecisionOut)
-@_documented
+@operation(
+    blp,
+    "approveNames",
+    "admin_body",
+    errors={**ADMIN_ERRORS, 422: "An id is not a business name asked to be shown: nothing changed"},
+)
 def approve_names(body: dict[str, Any]) -> dict[str, Any]:
     """Show these business names on public pages (all or none: an unknown id is 422)."""
     return decide_names(body["ids"], "approve", body["reason"], actor())
@@ -277,7 +358,12 @@ def approve_names(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/names/reject", methods=["POST"])
 @blp.arguments(NameDecisionIn())
 @blp.response(200, NameDecisionOut)
-@_documented
+@operation(
+    blp,
+    "rejectNames",
+    "admin_body",
+    errors={**ADMIN_ERRORS, 422: "An id is not a business name asked to be shown: nothing changed"},
+)
 def reject_names(body: dict[str, Any]) -> dict[str, Any]:
     """Never show these business names; their pledges still count (all or none: an unknown id is 422)."""
     return decide_names(body["ids"], "reject", body["reason"], actor())

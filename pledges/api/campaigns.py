@@ -11,7 +11,7 @@ from werkzeug.http import generate_etag, quote_etag
 
 from .. import live
 from ..auth import Forbidden, Unauthorized, current_key
-from ..caching import cacheable, tagged
+from ..caching import cacheable, conditional, tagged
 from ..extensions import db
 from ..models import Campaign
 from ..ratelimits import api_read, exempt, pledging
@@ -39,7 +39,7 @@ from ..services.pledging import record_pledge
 from ..services.totals import campaign_totals, neighborhood_total, timeseries, totals_csv
 from ..snapshots import COUNTS, snapshot
 from ..urls import absolute_url
-from . import documented
+from . import CACHE_HEADERS, operation
 
 blp = Blueprint(
     "campaigns",
@@ -51,17 +51,35 @@ blp = Blueprint(
 
 @blp.route("")
 @api_read
-@blp.response(200, CampaignListOut)
-def list_campaigns() -> dict[str, Any]:
-    return {"campaigns": all_campaigns()}
+@blp.response(200, CampaignListOut, headers=CACHE_HEADERS)
+@operation(
+    blp,
+    "listCampaigns",
+    "public",
+    not_modified=True,
+)
+def list_campaigns() -> Response:
+    """Every campaign, past, open and upcoming."""
+    # Dumped here to be tagged and cached as the other public reads are (caching.py).
+    return conditional(jsonify(CampaignListOut().dump({"campaigns": all_campaigns()})))
 
 
 @blp.route("/<campaign>")
 @api_read
-@blp.response(200, CampaignOut)
-@blp.alt_response(404, description="No such campaign")
-def get_campaign(campaign: str) -> Any:
-    return find_campaign(campaign)
+@blp.response(200, CampaignOut, headers=CACHE_HEADERS)
+@operation(
+    blp,
+    "getCampaign",
+    "public",
+    description=(
+        "`campaign` is a slug or `current`: the open campaign (the one ending soonest), else the most recent."
+    ),
+    errors={404: "No such campaign"},
+    not_modified=True,
+)
+def get_campaign(campaign: str) -> Response:
+    """One campaign: its dates, goal and status."""
+    return conditional(jsonify(CampaignOut().dump(find_campaign(campaign))))
 
 
 @blp.route("/<campaign>/pledges", methods=["POST"])
@@ -71,15 +89,38 @@ def get_campaign(campaign: str) -> Any:
 @blp.alt_response(
     200, schema=DuplicatePledgeOut, description="This email already pledged; the first pledge's id"
 )
-@blp.alt_response(404, description="No such campaign")
-@blp.alt_response(409, description="The campaign is not open")
-@blp.alt_response(413, description="Body over 16 KiB")
-@blp.alt_response(415, description="Body is not JSON")
+@operation(
+    blp,
+    "createPledge",
+    "public_body",
+    description=(
+        "One pledge per email per campaign: sending it again answers 200 with the first pledge's "
+        "id. Without a key, pledges from one address are limited and may wait for review; an "
+        "intake or admin key takes them for many people."
+    ),
+    errors={
+        404: "No such campaign",
+        409: "The campaign is not open (upcoming or closed)",
+        422: "A field is not valid, the neighborhood is not one of GET /api/v1/neighborhoods, or a "
+        "business pledge has no name: see error.fields",
+    },
+    responses={
+        201: {
+            "links": {
+                "RemovePledge": {
+                    "operationId": "removePledge",
+                    "parameters": {"pledge_id": "$response.body#/id"},
+                }
+            }
+        }
+    },
+)
 def create_pledge(pledge: dict[str, Any], campaign: str) -> Any:
     """A pledge; with an intake (or admin) key, taken for its person: no per-address checks."""
     receipt = record_pledge(campaign, pledge, client_address=request.remote_addr, intake_key=intake_caller())
     if not receipt.created:
-        return jsonify(DuplicatePledgeOut().dump(receipt)), 200
+        first = {"id": receipt.id, "status": receipt.status, "duplicate": True}
+        return jsonify(DuplicatePledgeOut().dump(first)), 200
     return receipt, 201
 
 
@@ -128,14 +169,21 @@ SHEET_BODY = {
 @blp.arguments(ImportQuery(), location="query")
 @blp.doc(requestBody=SHEET_BODY)
 @blp.response(200, ImportReportOut, description="Each row's outcome and the counts; a dry run writes nothing")
-@blp.alt_response(400, description="The sheet cannot be read: a wrong header, not UTF-8, not CSV or JSON")
-@blp.alt_response(401, description="No key, or a wrong or revoked one")
-@blp.alt_response(403, description="The key is not an intake or admin key")
-@blp.alt_response(404, description="No such campaign")
-@blp.alt_response(409, description="The campaign is not open")
-@blp.alt_response(413, description=f"Over IMPORT_MAX_BYTES (2 MiB by default) or over {MAX_ROWS:,} rows")
-@blp.alt_response(415, description="Neither text/csv nor JSON")
-@blp.alt_response(422, description="The query string is not valid")
+@operation(
+    blp,
+    "importPledges",
+    "intake_body",
+    errors={
+        400: "The sheet cannot be read: a wrong header, not UTF-8, not CSV or JSON",
+        401: "No key, or a wrong or revoked one",
+        403: "The key is not an intake or admin key",
+        404: "No such campaign",
+        409: "The campaign is not open",
+        413: f"Over IMPORT_MAX_BYTES (2 MiB by default) or over {MAX_ROWS:,} rows",
+        415: "Neither text/csv nor JSON",
+        422: "The query string is not valid",
+    },
+)
 def import_pledges(query: dict[str, Any], campaign: str) -> ImportReport:
     """A paper sign-up sheet: many pledges at once, each checked as a single pledge, in one transaction.
 
@@ -153,12 +201,26 @@ def import_pledges(query: dict[str, Any], campaign: str) -> ImportReport:
 
 @blp.route("/<campaign>/totals")
 @api_read
-@documented(
-    blp.response(200, TotalsOut),
-    blp.alt_response(304, description="Not modified since the ETag given in If-None-Match"),
-    blp.alt_response(404, description="No such campaign"),
+# Documented with blp.doc only: the view builds its own Response, read thousands of times a second.
+@operation(
+    blp,
+    "getTotals",
+    "public",
+    errors={404: "No such campaign"},
+    not_modified=True,
+    responses={
+        200: {
+            "description": "The campaign's counts, in total and per neighborhood",
+            "headers": CACHE_HEADERS,
+            "content": {"application/json": {"schema": TotalsOut}},
+        }
+    },
 )
 def get_totals(campaign: str) -> Response:
+    """The campaign's counts, in total and per neighborhood.
+
+    For live updates, the stream (GET /stream) sends the same body after every change.
+    """
     body, etag = snapshot((COUNTS, "totals", campaign), lambda: _rendered_totals(campaign))
     return tagged(body, etag, "application/json")
 
@@ -172,10 +234,22 @@ def _rendered_totals(ref: str) -> tuple[bytes, str]:
 @blp.route("/<campaign>/totals.csv")
 @api_read
 @cacheable
-@blp.response(200, {"type": "string"}, content_type="text/csv")
-@blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
-@blp.alt_response(404, description="No such campaign")
+@blp.response(
+    200,
+    {"type": "string", "description": "A header row, then one row a neighborhood"},
+    content_type="text/csv",
+    description="The totals per neighborhood as CSV",
+    headers=CACHE_HEADERS,
+)
+@operation(
+    blp,
+    "getTotalsCsv",
+    "public",
+    errors={404: "No such campaign"},
+    not_modified=True,
+)
 def get_totals_csv(campaign: str) -> Response:
+    """The totals per neighborhood, as CSV."""
     found = find_campaign(campaign)
     body = totals_csv(campaign_totals(found))
     response = Response(body, mimetype="text/csv")
@@ -186,10 +260,17 @@ def get_totals_csv(campaign: str) -> Response:
 @blp.route("/<campaign>/neighborhoods/<slug>")
 @api_read
 @cacheable
-@blp.response(200, NeighborhoodTotalOut)
-@blp.alt_response(304, description="Not modified since the ETag given in If-None-Match")
-@blp.alt_response(404, description="No such campaign or neighborhood")
+@blp.response(200, NeighborhoodTotalOut, headers=CACHE_HEADERS)
+@operation(
+    blp,
+    "getNeighborhoodTotal",
+    "public",
+    description="`slug` is one of GET /api/v1/neighborhoods.",
+    errors={404: "No such campaign or neighborhood"},
+    not_modified=True,
+)
 def get_neighborhood_total(campaign: str, slug: str) -> Any:
+    """One neighborhood's counts in the campaign."""
     return neighborhood_total(find_campaign(campaign), slug)
 
 
@@ -197,9 +278,17 @@ def get_neighborhood_total(campaign: str, slug: str) -> Any:
 @api_read
 @cacheable
 @blp.arguments(TimeseriesQuery(), location="query")
-@blp.response(200, TimeseriesOut)
-@blp.alt_response(404, description="No such campaign")
+@blp.response(200, TimeseriesOut, headers=CACHE_HEADERS)
+@operation(
+    blp,
+    "getTimeseries",
+    "public",
+    description="Oldest first: hours in UTC, days in the campaign's own time zone.",
+    errors={404: "No such campaign", 422: "interval is not hour or day"},
+    not_modified=True,
+)
 def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
+    """Pledges counted per hour or per day, with the running total."""
     return timeseries(find_campaign(campaign), query["interval"])
 
 
@@ -207,8 +296,15 @@ def get_timeseries(query: dict[str, Any], campaign: str) -> Any:
 @api_read
 @cacheable
 @blp.arguments(BusinessesQuery(), location="query")
-@blp.response(200, BusinessListOut)
-@blp.alt_response(404, description="No such campaign")
+@blp.response(200, BusinessListOut, headers=CACHE_HEADERS)
+@operation(
+    blp,
+    "listBusinesses",
+    "public",
+    description="Only names the mayor's office approved (BUSINESS_NAMES=review, the default).",
+    errors={404: "No such campaign", 422: "limit is out of range, or the cursor is not one a next link gave"},
+    not_modified=True,
+)
 def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
     """Businesses that chose to be shown, newest first; follow `next` for more."""
     found = find_campaign(campaign)
@@ -228,6 +324,17 @@ def list_businesses(query: dict[str, Any], campaign: str) -> dict[str, Any]:
     return {"businesses": page, "next": next_url}
 
 
+STREAM_BODY = {
+    "type": "string",
+    "description": "`retry: 2000` first, then an event `totals` at once and after every change: its `id` "
+    "the totals' version (send it back as Last-Event-ID on reconnect), its `data` one line of JSON shaped "
+    "as TotalsOut (GET /totals). A comment line `: heartbeat` when quiet (every STREAM_HEARTBEAT_SECONDS, "
+    "15 s by default).",
+    "example": "retry: 2000\nid: 42.1785801600000000.0\nevent: totals\n"
+    'data: {"campaign":"nno-2027","total":42}\n\n: heartbeat\n\n',
+}
+
+
 def render_totals(campaign: Campaign | int) -> str:
     """The totals of a campaign as the totals route sends them: what every stream event carries."""
     if isinstance(campaign, int):
@@ -236,10 +343,35 @@ def render_totals(campaign: Campaign | int) -> str:
 
 
 @blp.route("/<campaign>/stream")
-@blp.response(200, {"type": "string"}, content_type="text/event-stream")
-@blp.alt_response(404, description="No such campaign")
-@blp.alt_response(429, description="STREAMS_PER_ADDRESS streams are open from this address; see Retry-After")
-@blp.alt_response(503, description="STREAMS_PER_PROCESS streams are open in this process; see Retry-After")
+@blp.response(
+    200,
+    STREAM_BODY,
+    content_type="text/event-stream",
+    description="An endless stream of Server-Sent Events: it never ends on its own. Read it with an "
+    "EventSource, or with no total timeout (a read timeout over 15 s, the heartbeat); reconnect after "
+    "the `retry` delay if it drops.",
+    headers={"Cache-Control": {"description": "no-cache", "schema": {"type": "string"}}},
+)
+@operation(
+    blp,
+    "streamTotals",
+    "stream",
+    errors={
+        404: "No such campaign",
+        429: "STREAMS_PER_ADDRESS streams are open from this address; see Retry-After",
+        503: "STREAMS_PER_PROCESS streams are open in this process; see Retry-After",
+    },
+    parameters=[
+        {
+            "in": "header",
+            "name": "Last-Event-ID",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "The id of the last event received: if the totals have not changed since, the "
+            "first event waits for a change.",
+        }
+    ],
+)
 @exempt
 def stream_totals(campaign: str) -> Response:
     """Server-Sent Events: `totals` at once and after every change; a heartbeat comment when quiet.
@@ -253,7 +385,9 @@ def stream_totals(campaign: str) -> Response:
     try:
         # The version is read before the totals: a pledge in between is sent twice, never lost.
         version = live.totals_version(found.id)
-        first_payload = render_totals(found.id)
+        # A reconnect that already holds this version is sent nothing until the totals change.
+        seen = request.headers.get("Last-Event-ID") == live.version_id(version)
+        first = None if seen else (render_totals(found.id), version)
     except BaseException:
         broadcaster.seats.release(seat)
         raise
@@ -262,7 +396,7 @@ def stream_totals(campaign: str) -> Response:
     body = live.stream_events(
         broadcaster,
         subscription,
-        first_payload,
+        first,
         heartbeat=current_app.config["STREAM_HEARTBEAT_SECONDS"],
         connection=request.environ.get("gunicorn.socket"),
     )
