@@ -16,6 +16,7 @@ from limits import parse
 from limits.strategies import FixedWindowRateLimiter
 
 from pledges import ratelimits
+from pledges.process_storage import ProcessStorage
 from pledges.services.seeding import seed
 
 from .conftest import make_app
@@ -297,7 +298,7 @@ def test_with_rate_limiting_off_nothing_is_counted_or_refused(database_url, tmp_
 def test_in_process_counters_reset_when_their_window_ends_and_forget_old_callers():
     """memory://'s counters, through limits' own fixed-window strategy, on a clock the test moves."""
     now = [1_000.0]
-    storage = ratelimits.ProcessStorage(clock=lambda: now[0])
+    storage = ProcessStorage(clock=lambda: now[0])
     limiter = FixedWindowRateLimiter(storage)
     two_a_minute = parse("2/minute")
 
