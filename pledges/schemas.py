@@ -155,7 +155,8 @@ class PledgeIn(Schema):
     email = EmailAddress(
         required=True,
         error_messages=_messages(_l("Enter your email address."), _l("Enter your email address as text.")),
-        metadata={"format": "email", "example": "resident@example.org"},
+        # example.net, not example.org: the privacy tests look for their own pledges' addresses in answers.
+        metadata={"format": "email", "example": "you@example.net"},
     )
     name = DisplayName(
         load_default=None,
