@@ -121,3 +121,21 @@ def test_without_confirmation_pledges_count_at_once_and_no_mail_is_sent(client, 
     inbox, _ = smtp
     assert post_pledge(client).get_json()["status"] == "counted"
     assert inbox.messages == []
+
+
+def test_a_link_for_a_pledge_removed_meanwhile_counts_nothing_and_says_so(database_url, tmp_path, smtp):
+    inbox, port = smtp
+    app = confirming_app(database_url, tmp_path, port)
+    client, admin = app.test_client(), bearer(make_key(app, "mayor", scope="admin"))
+    pledge_id = post_pledge(client, email="gone@example.org").get_json()["id"]
+    link = path_of(inbox.link())
+    removed = client.post(
+        f"/api/v1/admin/pledges/{pledge_id}/remove", json={"reason": "a script"}, headers=admin
+    )
+    assert removed.status_code == 200
+
+    confirmed = client.post(link, data={"csrf_token": csrf_token(client, link)})
+
+    assert "This pledge is not counted" in confirmed.get_data(as_text=True)
+    assert "counted." not in confirmed.get_data(as_text=True).replace("not counted", "")
+    assert totals(client)["total"] == 0

@@ -128,7 +128,8 @@ def retry_confirmations() -> tuple[int, int]:
 
 
 def confirm_pledge(public_id: str) -> str:
-    """Count a pending pledge. "confirmed", or "already" when done before (confirming twice is harmless)."""
+    """Count a pending pledge: "confirmed"; "already" when it counts already (confirming twice is
+    harmless); "not_counted" when it was withdrawn or removed meanwhile: the link counts nothing then."""
     with write_transaction():
         query = db.select(Pledge).where(Pledge.public_id == public_id)
         if db.session.get_bind().dialect.name == "postgresql":
@@ -136,10 +137,9 @@ def confirm_pledge(public_id: str) -> str:
         pledge = db.session.scalars(query).first()
         if pledge is None:
             raise ConfirmationError("invalid")
-        if pledge.confirmed_at is not None:
-            return "already"
-        pledge.confirmed_at = utcnow()
         if pledge.status == "pending" and pledge.pending_reason == "confirm_email":
+            pledge.confirmed_at = utcnow()
             pledge.status, pledge.pending_reason = "counted", None
             count_pledge(pledge.campaign_id, pledge.neighborhood_id, pledge.kind, pledge.created_at, +1)
-    return "confirmed"
+            return "confirmed"
+        return "already" if pledge.status == "counted" else "not_counted"
