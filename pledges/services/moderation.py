@@ -21,6 +21,8 @@ from .audit import record_action
 from .campaigns import find_campaign
 from .counts import apply_deltas, count_pledge, tally_pledges
 from .cursors import Position, older_than
+from .manage import WITHDRAWN_DOMAIN
+from .privacy import ANONYMOUS_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ def change_status(public_id: str, to_status: str, reason: str, actor: str, actio
     """Move one pledge to `to_status`; its count follows in the same transaction."""
     with write_transaction():
         pledge = _pledge_for_update(public_id)
+        if to_status == "counted" and nothing_personal_left(pledge):
+            message = _l("This pledge was withdrawn by its person or anonymized: it cannot count again.")
+            raise InvalidInput(message, {"pledge": [message]})
         before = pledge.status
         delta = (to_status == "counted") - (before == "counted")
         if before != to_status:
@@ -122,6 +127,12 @@ def change_status(public_id: str, to_status: str, reason: str, actor: str, actio
                 )
         record_action(actor, action, public_id, reason, {"from": before, "to": to_status})
     return pledge_row(public_id)
+
+
+def nothing_personal_left(pledge: Pledge) -> bool:
+    """A pledge withdrawn by its person, or anonymized: its email is a placeholder, it is no one's now
+    (and its person may have pledged again)."""
+    return pledge.email.endswith((f"@{WITHDRAWN_DOMAIN}", f"@{ANONYMOUS_DOMAIN}"))
 
 
 def remove_pledge(public_id: str, reason: str, actor: str) -> PledgeRow:
@@ -188,6 +199,12 @@ def _bulk_change(criteria: BulkCriteria, to_status: str, reason: str, actor: str
         matching = _matching(criteria, campaign)
         if to_status == "counted":
             matching.append(Pledge.status != "counted")
+        # The rows are fixed (and, on PostgreSQL, locked) first: what is counted is what is changed,
+        # whatever confirms, moves or arrives meanwhile.
+        locking = db.select(Pledge.id).where(*matching)
+        if db.session.get_bind().dialect.name == "postgresql":
+            locking = locking.with_for_update()
+        matching.append(Pledge.id.in_(list(db.session.scalars(locking))))
         matched = db.session.scalar(db.select(func.count()).select_from(Pledge).where(*matching)) or 0
         if dry_run or not matched:
             db.session.rollback()

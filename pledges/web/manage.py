@@ -7,6 +7,7 @@ the link's page shows a person's pledge.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -79,12 +80,15 @@ def request_link() -> Response:
     public_id = pledge_to_mail(address)
     response = ask_page("sent")
     if public_id is not None:
-        response.call_on_close(mail_after_answer(current_app._get_current_object(), public_id))  # type: ignore[attr-defined]
+        # Sent apart from the request (a greenlet under gevent): neither the answer nor the next
+        # request on this connection waits for the mail server, pledged or not.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        threading.Thread(target=mail_after_answer(app, public_id), daemon=True).start()
     return response
 
 
 def mail_after_answer(app: Flask, public_id: str) -> Callable[[], None]:
-    """The mail goes out once the answer has, in its own app context: the request's is gone by then."""
+    """The mail, sent in its own app context: the request's may be gone by then."""
 
     def send() -> None:
         with app.app_context():
