@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
 
+from .emails import canonical_email
 from .models import KINDS, PENDING_REASONS, STATUSES
 
 NAME_MAX = 120  # code points: what the column holds
@@ -79,7 +80,11 @@ class EmailAddress(fields.String):
             checked = validate_email(text, check_deliverability=False)
         except EmailNotValidError as error:
             raise ValidationError(_l("Enter an email address like name@example.org.")) from error
-        return checked.normalized.lower()
+        address = checked.normalized.lower()
+        # NFKC can lengthen an address (one ligature becomes many letters): its canonical form must fit.
+        if len(canonical_email(address)) > EMAIL_MAX:
+            raise ValidationError(_l("An email address has at most %(max)d characters.", max=EMAIL_MAX))
+        return address
 
 
 class DisplayName(fields.String):

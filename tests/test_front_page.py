@@ -248,3 +248,26 @@ def test_with_boundaries_imported_the_front_page_draws_a_map_with_a_text_alterna
 
 def test_without_boundaries_there_is_no_map(client):
     assert page(client.get("/")).find("svg") == []
+
+
+def test_the_thanks_page_counts_in_the_campaign_the_pledge_was_made_for(client, seeded_app):
+    token = csrf_token(client)  # the page was loaded while nno-2027 was current
+    with seeded_app.app_context(), write_transaction():
+        now = utcnow()
+        db.session.add(
+            Campaign(
+                slug="block-party",
+                name="Block party",
+                city="Buffalo, NY",
+                timezone="America/New_York",
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(hours=2),  # ends soonest: current from now on
+            )
+        )
+    sent = submit_form(client, token=token, campaign="nno-2027", neighborhood="central")
+    assert sent.status_code == 303
+
+    text = page(client.get("/thanks")).all_text
+
+    assert "Your pledge is counted." in text
+    assert "Central now has 1 porch light pledged." in text

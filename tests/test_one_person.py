@@ -96,3 +96,11 @@ def test_the_migration_backfills_canonical_emails_and_keeps_both_of_two_old_spel
     assert first == ("jane.doe@gmail.com", "janedoe@gmail.com", "counted")
     assert second[1].startswith("janedoe@gmail.com#") and second[2] == "counted"  # not lost
     assert third[1] == "sam@example.org"
+
+
+def test_an_address_whose_canonical_form_is_too_long_is_refused_not_a_server_error(client):
+    # One ligature NFKC turns into 18 letters: 33 characters typed, 390 once canonical.
+    answer = post_pledge(client, email="\ufdfa" * 21 + "@example.com")
+
+    assert answer.status_code == 422 and "email" in answer.get_json()["error"]["fields"]
+    assert totals(client)["total"] == 0

@@ -105,6 +105,7 @@ def submit_pledge() -> Response | tuple[str, int]:
     receipt = record_form_pledge(form)
     if receipt is not None:
         session[THANKS_KEY] = {
+            "campaign": form.campaign,
             "neighborhood": receipt.neighborhood,
             "repeat": not receipt.created,
             "status": receipt.status,
@@ -149,8 +150,9 @@ def thanks() -> str:
     the pledge committed, so the count always includes it. A repeat says only that the email
     has pledged before: nothing of the first pledge.
     """
-    campaign = current_campaign()
     pledged = session.get(THANKS_KEY) or {}
+    # The campaign the pledge was made for, which need not be `current` by the time this page loads.
+    campaign = _campaign_or_current(pledged.get("campaign", "current"))
     repeat = bool(pledged.get("repeat"))
     # No pledge in this session (the page opened by itself): thanks, and no claim about any pledge.
     outcome = "repeat" if repeat else pledged.get("pending_reason") or pledged.get("status")
