@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, config, i18n, live, observability, ratelimits, security, snapshots
 from .database import configure_engine
-from .errors import ApiError, is_api_path
+from .errors import INVALID_FIELDS, ApiError, InvalidInput, is_api_path
 from .extensions import csrf, db, limiter, migrate, openapi
 
 JSON_BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -105,6 +105,11 @@ def register_blueprints(app: Flask) -> None:
 
     @app.before_request
     def check_request_body() -> None:
+        if is_api_path(request.path):
+            # No text the app keeps or looks up has a NUL, and PostgreSQL refuses one: a 422 naming it.
+            named = [name for name, value in request.args.items() if has_nul(name) or has_nul(value)]
+            if named:
+                raise InvalidInput(INVALID_FIELDS, {name: [NUL_REFUSED] for name in named})
         if request.method not in JSON_BODY_METHODS or request.routing_exception is not None:
             return  # a 404 or 405 is answered as such, whatever the body
         if not is_api_path(request.path):
@@ -121,12 +126,31 @@ def register_blueprints(app: Flask) -> None:
             raise ApiError(_l("The JSON body nests too deeply (at most %(n)s levels).", n=MAX_JSON_NESTING))
         # Read once here, where a number too long for int() is a 400: webargs' parser lets it out as a 500.
         try:
-            json.loads(body, parse_int=json_integer)
+            document = json.loads(body, parse_int=json_integer)
         except ValueError:
             raise BadRequest() from None
+        named = (
+            [name for name, value in document.items() if has_nul(name) or has_nul(value)]
+            if isinstance(document, dict)
+            else (["_schema"] if has_nul(document) else [])
+        )
+        if named:
+            raise InvalidInput(INVALID_FIELDS, {name: [NUL_REFUSED] for name in named})
 
 
 MAX_JSON_NESTING = 32
+NUL_REFUSED = _l("A NUL character is in this field, and no field takes one.")
+
+
+def has_nul(value: object) -> bool:
+    """Whether a parsed JSON value holds a NUL in any string (keys too); it nests 32 levels at most."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 def json_integer(digits: str) -> int:

@@ -33,6 +33,14 @@ _WEB_ADDRESS = re.compile(
 )
 
 
+# What admin routes take to name things: as the app writes them, so nothing else (NUL, say) reaches SQL.
+ADDRESS_HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="An address hash is 64 lowercase hex digits.")
+PUBLIC_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,24}$", error="A pledge id is 1 to 24 letters, digits, - or _.")
+KEY_NAME = validate.Regexp(
+    r"^[^\x00-\x1f\x7f]{1,80}$", error="A key name is 1 to 80 characters, none of them control characters."
+)
+
+
 class UTCTimestamp(fields.DateTime):
     """RFC 3339 in UTC with a Z, a four-digit year and whole seconds, as the contract asks."""
 
@@ -318,7 +326,7 @@ class AdminPledgeQuery(Schema):
     kind = fields.String(load_default=absent, validate=validate.OneOf(KINDS))
     status = fields.String(load_default=absent, validate=validate.OneOf(STATUSES))
     pending_reason = fields.String(load_default=absent, validate=validate.OneOf(PENDING_REASONS))
-    intake_key = fields.String(load_default=absent, validate=validate.Length(min=1, max=80))
+    intake_key = fields.String(load_default=absent, validate=KEY_NAME)
     q = fields.String(load_default=absent, validate=validate.Length(min=1, max=320))
     since = DateTimeIn(load_default=absent)
     until = DateTimeIn(load_default=absent)
@@ -362,8 +370,8 @@ class BulkRemoveIn(Schema):
     """Exactly one of address_hash, intake_key (its name) and email_domain picks the pledges; else a 422."""
 
     campaign = fields.String(load_default="current")
-    address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
-    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    address_hash = fields.String(load_default=None, validate=ADDRESS_HASH)
+    intake_key = fields.String(load_default=None, validate=KEY_NAME)
     email_domain = fields.String(load_default=None, validate=validate.Length(min=1, max=253))
     since = DateTimeIn(required=True)
     until = DateTimeIn(required=True)
@@ -385,8 +393,8 @@ class BulkReleaseIn(Schema):
     """Every pledge waiting for review from exactly one of address_hash and intake_key, in [since, until)."""
 
     campaign = fields.String(load_default="current")
-    address_hash = fields.String(load_default=None, validate=validate.Length(equal=64))
-    intake_key = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    address_hash = fields.String(load_default=None, validate=ADDRESS_HASH)
+    intake_key = fields.String(load_default=None, validate=KEY_NAME)
     since = DateTimeIn(required=True)
     until = DateTimeIn(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
@@ -436,7 +444,7 @@ class QueueOut(Schema):
 
 class SharedPlaceIn(Schema):
     campaign = fields.String(load_default="current")
-    address_hash = fields.String(required=True, validate=validate.Length(equal=64))
+    address_hash = fields.String(required=True, validate=ADDRESS_HASH)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
@@ -633,7 +641,7 @@ class NameListOut(Schema):
 
 class NameDecisionIn(Schema):
     ids = fields.List(
-        fields.String(validate=validate.Length(min=1, max=24)),
+        fields.String(validate=PUBLIC_ID),
         required=True,
         metadata={
             "description": f"1 to {NAME_IDS_MAX} pledge ids; all are decided, or none when one is "

@@ -14,6 +14,8 @@ from pledges.extensions import db
 from pledges.models import Campaign, Pledge
 from pledges.services.counts import find_drift
 
+from .conftest import BOTH_BACKENDS
+from .factories import bearer, make_key
 from .servers import running_server
 
 PLEDGES = "/api/v1/campaigns/current/pledges"
@@ -128,3 +130,30 @@ def test_a_client_sending_a_byte_a_second_holds_up_no_one(database_url, tmp_path
             stop.set()
             slow_client.join(timeout=5)
     assert statuses == [201] * 20
+
+
+@BOTH_BACKENDS
+def test_admin_routes_refuse_names_the_app_never_writes_before_they_reach_the_database(seeded_app):
+    """A NUL anywhere (PostgreSQL cannot store one) or a malformed id or hash is a 422: never a 500."""
+    client = seeded_app.test_client()
+    admin = bearer(make_key(seeded_app, "mayor", scope="admin"))
+    window = {"since": "2026-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z", "reason": "fuzz"}
+    for path, body, status in (
+        ("/api/v1/admin/names/approve", {"ids": ["i]\u0085\u0000f"]}, 422),
+        ("/api/v1/admin/names/approve", {"ids": ["not an id!"]}, 422),
+        ("/api/v1/admin/shared-places", {"address_hash": "\u0000" + "a" * 63, "reason": "fuzz"}, 422),
+        ("/api/v1/admin/shared-places", {"address_hash": "z" * 64, "reason": "fuzz"}, 422),
+        ("/api/v1/admin/pledges/bulk-release", {"address_hash": "A" * 64, **window}, 422),
+        ("/api/v1/admin/pledges/bulk-remove", {"intake_key": "table\u0000", **window}, 422),
+        (
+            PLEDGES,
+            {"kind": "resident", "neighborhood": "allentown", "email": "a@example.org", "x\u0000": 1},
+            422,
+        ),
+    ):
+        answer = client.post(path, json=body, headers=admin)
+        assert answer.status_code == status, (path, answer.get_data(as_text=True))
+        assert answer.get_json()["error"]["code"] == "validation_error"
+    for query in ("intake_key=x%00y", "neighborhood=%F1%9C%A0%9F%3F%00", "q=%00"):
+        answer = client.get(f"/api/v1/admin/pledges?{query}", headers=admin)
+        assert answer.status_code == 422 and query.split("=")[0] in answer.get_json()["error"]["fields"]
