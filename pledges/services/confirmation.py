@@ -8,15 +8,13 @@ failed send keeps the pledge pending, to be retried; nothing is lost.
 from __future__ import annotations
 
 import logging
-import smtplib
 from datetime import timedelta
 
 from flask import current_app
 
 from ..database import utcnow, write_transaction
 from ..extensions import db
-from ..mail import send_mail
-from ..models import Campaign, Pledge
+from ..models import Pledge
 from .counts import count_pledge
 from .links import LinkError, SignedLink
 
@@ -70,17 +68,7 @@ def pledge_of_token(token: str) -> str:
 
 def send_confirmation(public_id: str) -> bool:
     """Mail the confirmation link; record the outcome. Never raises for a mail failure."""
-    email, name = db.session.execute(
-        db.select(Pledge.email, Campaign.name)
-        .join(Campaign, Campaign.id == Pledge.campaign_id)
-        .where(Pledge.public_id == public_id)
-    ).one()
-    db.session.rollback()
-    try:
-        send_mail(email, SUBJECT, BODY.format(campaign=name, link=confirmation_link(public_id)))
-    except (OSError, smtplib.SMTPException) as error:
-        # The address stays out of the log: the pledge's public id is enough to find it.
-        log.warning("confirmation mail for pledge %s failed: %s", public_id, type(error).__name__)
+    if not LINK.mail(public_id, SUBJECT, BODY):
         with write_transaction():
             db.session.execute(
                 db.update(Pledge)

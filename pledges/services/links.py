@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from ..extensions import db
+from ..mail import send_mail
+from ..models import Campaign, Pledge
+
+log = logging.getLogger(__name__)
 
 
 class LinkError(ValueError):
@@ -38,3 +46,21 @@ class SignedLink:
             raise self.error("expired") from error
         except BadSignature as error:
             raise self.error("invalid") from error
+
+    def mail(self, public_id: str, subject: str, body: str) -> bool:
+        """Mail the link to the address the pledge was made with (`body` takes {campaign} and {link}).
+
+        Never raises for a mail failure: False, logged with the public id only, never the address.
+        """
+        email, campaign = db.session.execute(
+            db.select(Pledge.email, Campaign.name)
+            .join(Campaign, Campaign.id == Pledge.campaign_id)
+            .where(Pledge.public_id == public_id)
+        ).one()
+        db.session.rollback()
+        try:
+            send_mail(email, subject, body.format(campaign=campaign, link=self.url(public_id)))
+        except (OSError, smtplib.SMTPException) as error:
+            log.warning("%s mail for pledge %s failed: %s", self.salt, public_id, type(error).__name__)
+            return False
+        return True

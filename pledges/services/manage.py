@@ -9,7 +9,6 @@ the totals and keeps nothing personal, so the same email can pledge again.
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from ..database import utcnow, write_transaction
 from ..emails import canonical_email
 from ..errors import INVALID_FIELDS, InvalidInput
 from ..extensions import db
-from ..mail import send_mail
 from ..models import Campaign, Neighborhood, Pledge
 from ..schemas import CHOOSE_NEIGHBORHOOD
 from .audit import record_action
@@ -110,19 +108,7 @@ def pledge_to_mail(email: str) -> str | None:
 
 def send_manage_link(public_id: str) -> bool:
     """Mail the link to the address the pledge was made with; never raises for a mail failure."""
-    email, campaign = db.session.execute(
-        db.select(Pledge.email, Campaign.name)
-        .join(Campaign, Campaign.id == Pledge.campaign_id)
-        .where(Pledge.public_id == public_id)
-    ).one()
-    db.session.rollback()
-    try:
-        send_mail(email, SUBJECT, BODY.format(campaign=campaign, link=manage_link(public_id)))
-    except (OSError, smtplib.SMTPException) as error:
-        # The address stays out of the log: the pledge's public id is enough to find it.
-        log.warning("manage link mail for pledge %s failed: %s", public_id, type(error).__name__)
-        return False
-    return True
+    return LINK.mail(public_id, SUBJECT, BODY)
 
 
 def neighborhood_options() -> list[Neighborhood]:
